@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make run` (set up, then run the main job on bundled data)
+# and `make test` (set up, then run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONTEXTURES_DATA ?= $(abspath ../shared/datasets)
+export CONTEXTURES_DATA
+
+.PHONY: setup run test bench lint clean
+
+$(BIN)/contextures: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[data,openml,dask,dev]"
+	touch $@
+
+setup: $(BIN)/contextures
+
+run: setup
+	$(BIN)/contextures run --out results/run-abalone
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m pytest -q -m slow
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache results

@@ -1,0 +1,89 @@
+"""Memory budget: how many bytes a computation may allocate, and the check made before it does.
+
+The budget defaults to half of the memory available when asked (``MemAvailable`` on Linux), can be
+set with the ``CONTEXTURES_MEMORY_BUDGET`` environment variable (bytes, or a number with a ``K``,
+``M``, ``G`` suffix) and is overridden per call where an API takes ``memory_budget``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .exceptions import MemoryBudgetError, ParameterError
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_bytes(value: str | int | float) -> int:
+    """Parse ``"12G"``, ``"512M"``, ``"1.5e9"`` or a number into a byte count."""
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ParameterError(f"memory budget must be positive, got {value}")
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([KMGT]?)i?B?\s*", str(value).upper())
+    if not m:
+        raise ParameterError(f"cannot read memory size {value!r} (use e.g. 8G, 512M or bytes)")
+    try:
+        number = float(m.group(1))
+    except ValueError as exc:
+        raise ParameterError(f"cannot read memory size {value!r}") from exc
+    if number <= 0:
+        raise ParameterError(f"memory budget must be positive, got {value!r}")
+    return int(number * _UNITS[m.group(2)])
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (Linux ``MemAvailable``, else total)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 8 * 1024**3
+
+
+def default_budget() -> int:
+    """The memory budget in bytes: ``$CONTEXTURES_MEMORY_BUDGET`` or half the available memory."""
+    env = os.environ.get("CONTEXTURES_MEMORY_BUDGET")
+    if env:
+        return parse_bytes(env)
+    return available_memory() // 2
+
+
+def resolve_budget(budget: str | int | float | None) -> int:
+    """``None`` means the default budget; anything else is parsed."""
+    return default_budget() if budget is None else parse_bytes(budget)
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable size, e.g. ``3.2 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def check_allocation(nbytes: float, budget: int | None, what: str) -> None:
+    """Raise :class:`MemoryBudgetError` before allocating ``nbytes`` over ``budget``.
+
+    Call this before every dense allocation of n x n or larger.
+    """
+    limit = default_budget() if budget is None else budget
+    if nbytes > limit:
+        raise MemoryBudgetError(
+            f"{what} needs {format_bytes(nbytes)}, over the memory budget of "
+            f"{format_bytes(limit)} (set CONTEXTURES_MEMORY_BUDGET or memory_budget to change it)"
+        )
+
+
+def fits(nbytes: float, budget: int | None) -> bool:
+    """Whether ``nbytes`` fits in the budget."""
+    limit = default_budget() if budget is None else budget
+    return nbytes <= limit

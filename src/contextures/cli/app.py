@@ -1,0 +1,80 @@
+"""The ``contextures`` command line: one Typer app, one module per command group.
+
+Every command module under ``contextures.cli`` registers its commands on :data:`app` when
+imported; :func:`main` imports them, runs the app and turns every error into one line on stderr
+with an exit code (the project's typed errors carry their own), never a traceback. Set
+``CONTEXTURES_DEBUG=1`` to see the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+import typer
+
+from ..exceptions import ContexturesError
+
+app = typer.Typer(
+    name="contextures",
+    help="Contexture theory of representation learning: exact spectra, tau, encoders, benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Command modules, imported in this order; each registers its commands on `app`.
+COMMAND_MODULES = [
+    "datasets",
+]
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"contextures: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``contextures`` script; returns the exit code."""
+    _load_commands()
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        result = app(args=args, prog_name="contextures", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except ContexturesError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        return _fail("interrupted; finished work is kept, rerun the same command to resume",
+                     EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        return 0
+    except MemoryError:
+        return _fail("out of memory; lower the problem size or the memory budget "
+                     "(CONTEXTURES_MEMORY_BUDGET)", 5)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        return _fail(f"{exc.strerror}: {exc.filename}", 3)
+    except Exception as exc:  # an unexpected failure: one line, traceback on request
+        if os.environ.get("CONTEXTURES_DEBUG"):
+            raise
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with "
+                     "CONTEXTURES_DEBUG=1 for the traceback and please report it", EXIT_INTERNAL)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
