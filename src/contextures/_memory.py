@@ -21,7 +21,7 @@ def parse_bytes(value: str | int | float) -> int:
         if value <= 0:
             raise ParameterError(f"memory budget must be positive, got {value}")
         return int(value)
-    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([KMGT]?)i?B?\s*", str(value).upper())
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([KMGT]?)I?B?\s*", str(value).upper())
     if not m:
         raise ParameterError(f"cannot read memory size {value!r} (use e.g. 8G, 512M or bytes)")
     try:
