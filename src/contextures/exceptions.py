@@ -65,3 +65,9 @@ class ResultsConflictError(ContexturesError, ValueError):
     """An output directory holds results of a different configuration."""
 
     exit_code = 8
+
+
+class GridBackendError(ContexturesError, RuntimeError):
+    """A grid's parallel backend failed: unreachable dask scheduler, a worker process died."""
+
+    exit_code = 9

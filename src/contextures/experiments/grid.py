@@ -1,0 +1,511 @@
+"""The grid runner under every benchmark: resumable, crash-safe, the same on every backend.
+
+A grid is a list of :class:`~contextures.experiments.cells.Cell` (pure functions of their
+configurations) and an output directory::
+
+    out_dir/
+      grid.json            {"format": "contextures-grid", "config": <grid_config>, ...}
+      cells/<cell_id>.json one record per finished cell (config, key, result, timing, status)
+
+:func:`run_grid` writes each record atomically (temporary file, fsync, ``os.replace``) as soon as
+the cell finishes, so the directory only ever holds complete records. A rerun reads back the
+records already there and computes only the missing cells: after Ctrl-C, a crash or ``kill -9``,
+rerunning the same command loses at most the cells that were in flight and never duplicates one
+(a record's file name is its cell's identity). A cell that raises is recorded with status
+``"failed"`` and its error message, and the others go on.
+
+``grid.json`` holds the grid configuration the caller passes (suite, number of contexts, seeds,
+code version...). Running into a directory whose configuration differs raises
+:class:`~contextures.exceptions.ResultsConflictError` naming the differing keys, unless asked
+otherwise with ``resume``:
+
+- ``"auto"`` (default): same configuration → resume; different → refuse.
+- ``"force"``: accept a different configuration: ``grid.json`` is rewritten and existing records
+  of cells that are still in the grid (same function and same cell configuration) are reused.
+  Only sound when the cell functions did not change; otherwise use ``"overwrite"``.
+- ``"overwrite"``: delete every existing record and start afresh.
+
+Backends (records come back to the calling process, which writes them):
+
+- ``"serial"``: in this process, BLAS/OpenMP capped at ``threads_per_worker`` (default: all cores).
+- ``"joblib"``: ``workers`` loky processes; each worker's BLAS/OpenMP and torch threads are capped
+  so that ``workers × threads_per_worker ≤ cores`` (default ``cores // workers``): either one job
+  uses every core, or several jobs run with fewer threads each, never both. ``workers=1`` runs
+  in this process, as ``"serial"``.
+- ``"dask"``: the same cells on a ``dask.distributed`` cluster, at ``scheduler`` or on a
+  ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)`` started and closed
+  for the run. An unreachable scheduler raises
+  :class:`~contextures.exceptions.GridBackendError` after ``connect_timeout`` seconds.
+
+Example (``mybench.cells.tau_cell`` is a top-level function returning a dict)::
+
+    from contextures.experiments import Cell, run_grid
+
+    cells = [Cell(f"{name}/{ctx}", "mybench.cells:tau_cell",
+                  {"dataset": name, "context": ctx, "random_state": 0})
+             for name in datasets for ctx in contexts]
+    records, summary = run_grid(cells, "results/tau", workers=2,
+                                grid_config={"suite": "offline", "contexts": len(contexts),
+                                             "seed": 0, "code": "0.1.0"})
+
+Scripts that use the ``joblib`` or ``dask`` backend must call :func:`run_grid` under
+``if __name__ == "__main__":`` (worker processes are spawned and import the main module), and
+cell functions must live in an importable module, not in the script itself.
+
+Results do not depend on the backend or the order of cells, provided each cell seeds itself from
+its configuration. Floats survive the JSON round trip bit for bit (shortest round-trip repr).
+BLAS libraries can round differently with different thread counts for large products; pass the
+same ``threads_per_worker`` to every backend when bit-identity across backends matters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..exceptions import GridBackendError, ModelFileError, ParameterError, ResultsConflictError
+from ._atomic import atomic_write_text, directory_lock, remove_temp_files
+from ._backends import available_cores, run_dask, run_joblib, run_serial
+from .cells import (
+    RECORD_FORMAT,
+    RECORD_FORMAT_VERSION,
+    Cell,
+    CellTask,
+    canonical_json,
+    resolve_function,
+)
+
+GRID_FILE = "grid.json"
+CELLS_DIR = "cells"
+GRID_FORMAT = "contextures-grid"
+GRID_FORMAT_VERSION = 1
+CORRUPT_SUFFIX = ".corrupt"
+
+BACKENDS = ("serial", "joblib", "dask")
+RESUME_MODES = ("auto", "force", "overwrite")
+
+
+class CorruptCellWarning(UserWarning):
+    """A cell record on disk is unreadable or inconsistent and was skipped or set aside."""
+
+
+@dataclass(frozen=True)
+class GridSummary:
+    """Counts of one :func:`run_grid` call.
+
+    ``done``: cells computed now that succeeded; ``failed``: cells computed now that failed;
+    ``skipped``: cells whose record was already on disk (not recomputed), ``skipped_failed`` of
+    them holding a failure; ``total = done + failed + skipped``.
+    """
+
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    skipped_failed: int
+    elapsed_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GridResult(NamedTuple):
+    """What :func:`run_grid` returns: the records in the order of the cells, and the counts."""
+
+    records: list[dict[str, Any]]
+    summary: GridSummary
+
+
+# --- the directory ------------------------------------------------------------------------------
+def _cells_dir(out_dir: Path) -> Path:
+    return out_dir / CELLS_DIR
+
+
+def _cell_path(out_dir: Path, cell_id: str) -> Path:
+    return _cells_dir(out_dir) / f"{cell_id}.json"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{path}: not UTF-8 text ({exc})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: not valid JSON, truncated or corrupted ({exc})") from exc
+
+
+def validate_record(obj: Any, path: Path) -> dict[str, Any]:
+    """Check that ``obj`` is a complete cell record for the file ``path``; return it."""
+    def bad(reason: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a valid cell record ({reason})")
+
+    if not isinstance(obj, dict):
+        raise bad(f"a JSON {type(obj).__name__}, expected an object")
+    if obj.get("format") != RECORD_FORMAT:
+        raise bad(f"format {obj.get('format')!r}, expected {RECORD_FORMAT!r}")
+    version = obj.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise bad("format_version missing")
+    if version > RECORD_FORMAT_VERSION:
+        raise bad(f"format_version {version} was written by a newer contextures "
+                  f"(this one reads up to {RECORD_FORMAT_VERSION})")
+    if obj.get("cell_id") != path.stem:
+        raise bad(f"cell_id {obj.get('cell_id')!r} does not match the file name")
+    for name, kind in (("key", str), ("fn", str), ("config", dict)):
+        if not isinstance(obj.get(name), kind):
+            raise bad(f"{name!r} missing or not a {kind.__name__}")
+    status = obj.get("status")
+    if status == "ok":
+        if not isinstance(obj.get("result"), dict):
+            raise bad("status 'ok' without a result object")
+    elif status == "failed":
+        if not isinstance(obj.get("error"), str):
+            raise bad("status 'failed' without an error message")
+    else:
+        raise bad(f"status {status!r}, expected 'ok' or 'failed'")
+    return obj
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    return validate_record(_read_json(path), path)
+
+
+def _set_aside(path: Path, reason: str) -> None:
+    target = path.with_name(path.name + CORRUPT_SUFFIX)
+    warnings.warn(f"{reason}; moved to {target.name} and recomputing the cell",
+                  CorruptCellWarning, stacklevel=3)
+    with contextlib.suppress(OSError):
+        os.replace(path, target)
+
+
+def _diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys: list[str] = []
+        for name in sorted(set(old) | set(new)):
+            path = f"{prefix}.{name}" if prefix else name
+            if name not in old or name not in new:
+                keys.append(path)
+            else:
+                keys.extend(_diff_keys(old[name], new[name], path))
+        return keys
+    return [] if old == new else [prefix or "<whole configuration>"]
+
+
+def _describe_diff(old: dict[str, Any], new: dict[str, Any], keys: list[str]) -> str:
+    parts = []
+    for key in keys[:8]:
+        def lookup(cfg: Any, dotted: str) -> Any:
+            for part in dotted.split("."):
+                if not isinstance(cfg, dict) or part not in cfg:
+                    return "<absent>"
+                cfg = cfg[part]
+            return cfg
+        parts.append(f"{key}: {lookup(old, key)!r} -> {lookup(new, key)!r}")
+    more = f" (and {len(keys) - 8} more)" if len(keys) > 8 else ""
+    return "; ".join(parts) + more
+
+
+def load_grid_config(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The grid configuration recorded in ``out_dir/grid.json``."""
+    path = Path(out_dir) / GRID_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{Path(out_dir)} holds no grid results ({GRID_FILE} is missing)")
+    obj = _read_json(path)
+    if not isinstance(obj, dict) or obj.get("format") != GRID_FORMAT:
+        raise ModelFileError(f"{path}: not a contextures grid file")
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > GRID_FORMAT_VERSION:
+        raise ModelFileError(f"{path}: unsupported format_version {version!r}")
+    if not isinstance(obj.get("config"), dict):
+        raise ModelFileError(f"{path}: 'config' missing or not an object")
+    return obj["config"]
+
+
+def _write_grid_file(out_dir: Path, config: dict[str, Any]) -> None:
+    from .. import __version__
+
+    payload = {
+        "format": GRID_FORMAT,
+        "format_version": GRID_FORMAT_VERSION,
+        "config": config,
+        "contextures_version": __version__,
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(out_dir / GRID_FILE, json.dumps(payload, indent=2, sort_keys=True,
+                                                      ensure_ascii=False) + "\n")
+
+
+def _remove_records(out_dir: Path) -> None:
+    cells_dir = _cells_dir(out_dir)
+    for path in list(cells_dir.glob("*.json")) + list(cells_dir.glob("*.json" + CORRUPT_SUFFIX)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def load_results(out_dir: str | os.PathLike[str], *, on_corrupt: str = "raise"
+                 ) -> list[dict[str, Any]]:
+    """Read every cell record of a grid directory, sorted by key.
+
+    Only complete files named ``cells/<cell_id>.json`` are read; temporary files left by a killed
+    run and records set aside as ``*.corrupt`` are ignored. A record that is unreadable or
+    inconsistent (truncated JSON, wrong format, a name that is not its identity...) raises
+    :class:`~contextures.exceptions.ModelFileError` naming the file with ``on_corrupt="raise"``
+    (the default), or is skipped with a :class:`CorruptCellWarning` with ``on_corrupt="skip"``.
+    Files are parsed as JSON only: nothing is ever unpickled or executed.
+    """
+    if on_corrupt not in ("raise", "skip"):
+        raise ParameterError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+    root = Path(out_dir)
+    load_grid_config(root)  # the directory must be a grid directory
+    records = []
+    for path in sorted(_cells_dir(root).glob("*.json")):
+        try:
+            records.append(_read_record(path))
+        except ModelFileError as exc:
+            if on_corrupt == "raise":
+                raise ModelFileError(f"{exc}; delete the file (a rerun recomputes the cell) or "
+                                     "load with on_corrupt='skip'") from exc
+            warnings.warn(f"skipping {exc}", CorruptCellWarning, stacklevel=2)
+    records.sort(key=lambda r: (r["key"], r["cell_id"]))
+    return records
+
+
+# --- the runner ---------------------------------------------------------------------------------
+def _check_cells(cells: Iterable[Cell]) -> list[Cell]:
+    cells = list(cells)
+    by_id: dict[str, Cell] = {}
+    by_key: dict[str, Cell] = {}
+    for cell in cells:
+        if not isinstance(cell, Cell):
+            raise ParameterError(f"a grid takes Cell objects, got {type(cell).__name__}")
+        if cell.cell_id in by_id:
+            raise ParameterError(f"cells {by_id[cell.cell_id].key!r} and {cell.key!r} are the same "
+                                 "computation (same function and configuration)")
+        if cell.key in by_key:
+            raise ParameterError(f"two cells have the key {cell.key!r}; keys must be unique")
+        by_id[cell.cell_id] = cell
+        by_key[cell.key] = cell
+    return cells
+
+
+def _resolve_threads(backend: str, workers: int, scheduler: str | None,
+                     threads_per_worker: int | None) -> tuple[int, int]:
+    """(workers actually used, BLAS threads per worker)."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ParameterError(f"workers must be a positive integer, got {workers!r}")
+    used = 1 if backend == "serial" else workers
+    local = not (backend == "dask" and scheduler is not None)
+    cores = available_cores()
+    if threads_per_worker is None:
+        threads = max(1, cores // used) if local else 1
+    else:
+        if (not isinstance(threads_per_worker, int) or isinstance(threads_per_worker, bool)
+                or threads_per_worker < 1):
+            raise ParameterError(f"threads_per_worker must be a positive integer, "
+                                 f"got {threads_per_worker!r}")
+        threads = threads_per_worker
+        if local and used * threads > cores:
+            raise ParameterError(f"{used} worker(s) × {threads} thread(s) would oversubscribe the "
+                                 f"{cores} core(s) of this machine; lower workers or "
+                                 "threads_per_worker")
+    if local and used > cores:
+        warnings.warn(f"{used} workers on {cores} core(s): cells will compete for cores",
+                      RuntimeWarning, stacklevel=3)
+    return used, threads
+
+
+def _check_functions(cells: Sequence[Cell], backend: str) -> None:
+    for name in sorted({cell.fn_name for cell in cells}):
+        if name.startswith("__main__:") and backend != "serial":
+            raise ParameterError(f"cell function {name!r} lives in the main script, which worker "
+                                 "processes cannot import; move it to a module, or use "
+                                 "backend='serial'")
+        resolve_function(name)  # fail now, not once per cell
+
+
+def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> None:
+    """Check or write grid.json, per the resume mode (the directory lock is held)."""
+    grid_path = out_dir / GRID_FILE
+    has_records = any(_cells_dir(out_dir).glob("*.json"))
+    if grid_path.exists():
+        try:
+            old = load_grid_config(out_dir)
+        except ModelFileError as exc:
+            if resume == "auto":
+                raise ResultsConflictError(f"{exc}; use another output directory, or "
+                                           "resume='overwrite' to start afresh") from exc
+            old = None
+        if old == config:
+            if resume == "overwrite":
+                _remove_records(out_dir)
+            return
+        if resume == "auto":
+            assert old is not None
+            keys = _diff_keys(old, config)
+            raise ResultsConflictError(
+                f"{str(out_dir)!r} holds results of a different configuration (differing keys: "
+                f"{', '.join(keys)}; {_describe_diff(old, config, keys)}); use another output "
+                "directory, or resume='force' to reuse matching cells / resume='overwrite' to "
+                "start afresh")
+    elif has_records and resume == "auto":
+        raise ResultsConflictError(
+            f"{str(out_dir)!r} holds cell records but no {GRID_FILE}, so their configuration is "
+            "unknown; use another output directory, or resume='force'/'overwrite'")
+    if resume == "overwrite":
+        _remove_records(out_dir)
+    _write_grid_file(out_dir, config)
+
+
+def _existing_record(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
+    path = _cell_path(out_dir, cell.cell_id)
+    if not path.exists():
+        return None
+    try:
+        record = _read_record(path)
+    except ModelFileError as exc:
+        _set_aside(path, str(exc))
+        return None
+    try:
+        same_config = canonical_json(record["config"]) == cell.config_json
+    except ParameterError:  # e.g. NaN in a hand-edited config
+        same_config = False
+    if record["fn"] != cell.fn_name or not same_config:
+        _set_aside(path, f"{path}: record of another computation under this cell's name")
+        return None
+    return record
+
+
+def _write_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_text(_cell_path(out_dir, record["cell_id"]), text)
+    return json.loads(text)  # exactly what a later run reads back
+
+
+def run_grid(
+    cells: Iterable[Cell],
+    out_dir: str | os.PathLike[str],
+    *,
+    grid_config: Mapping[str, Any],
+    workers: int = 1,
+    backend: str = "joblib",
+    scheduler: str | None = None,
+    threads_per_worker: int | None = None,
+    progress: bool = True,
+    resume: str = "auto",
+    retry_failed: bool = False,
+    connect_timeout: float = 10.0,
+    description: str = "cells",
+) -> GridResult:
+    """Run every cell not already finished in ``out_dir``; return all records and the counts.
+
+    Parameters
+    ----------
+    cells : the grid; keys and identities must be unique.
+    out_dir : the output directory (created if needed).
+    grid_config : JSON-able description of the grid (suite, contexts, seeds, code version...),
+        recorded in ``grid.json`` and compared on rerun.
+    workers : parallel workers (processes) for ``"joblib"`` and a local ``"dask"`` cluster.
+    backend : ``"serial"``, ``"joblib"`` or ``"dask"``.
+    scheduler : dask scheduler address; ``None`` starts a local cluster (dask only).
+    threads_per_worker : BLAS/OpenMP/torch threads per worker; default ``cores // workers``
+        locally, 1 on a remote cluster. ``workers × threads_per_worker`` may not exceed the cores.
+    progress : show a progress bar (tqdm, on stderr) with done/skipped/failed counts.
+    resume : ``"auto"``, ``"force"`` or ``"overwrite"`` (see the module docstring).
+    retry_failed : recompute cells whose record holds a failure (default: keep them).
+    connect_timeout : seconds to wait for a remote dask scheduler.
+    description : label of the progress bar.
+
+    Ctrl-C (``KeyboardInterrupt``) stops the run, keeps every finished record and propagates;
+    rerun the same call to resume.
+    """
+    if backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if resume not in RESUME_MODES:
+        raise ParameterError(f"resume must be one of {', '.join(RESUME_MODES)}, got {resume!r}")
+    if scheduler is not None and backend != "dask":
+        raise ParameterError(f"a scheduler address only applies to backend='dask' "
+                             f"(got backend={backend!r})")
+    if not isinstance(grid_config, Mapping):
+        raise ParameterError(f"grid_config must be a dict, got {type(grid_config).__name__}")
+    if not (isinstance(connect_timeout, int | float) and connect_timeout > 0):
+        raise ParameterError(f"connect_timeout must be positive, got {connect_timeout!r}")
+    config = json.loads(canonical_json(grid_config, "grid_config"))
+    cells = _check_cells(cells)
+    used_workers, threads = _resolve_threads(backend, workers, scheduler, threads_per_worker)
+    _check_functions(cells, backend)
+
+    root = Path(out_dir)
+    start = time.perf_counter()
+    try:
+        _cells_dir(root).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ParameterError(f"output directory {str(root)!r} is not a directory") from exc
+    with directory_lock(root):
+        remove_temp_files(root)
+        remove_temp_files(_cells_dir(root))
+        _prepare_directory(root, config, resume)
+
+        records: dict[str, dict[str, Any]] = {}
+        skipped_failed = 0
+        pending: list[CellTask] = []
+        for cell in cells:
+            record = _existing_record(root, cell)
+            if record is not None and not (retry_failed and record["status"] == "failed"):
+                records[cell.cell_id] = record
+                skipped_failed += record["status"] == "failed"
+            else:
+                pending.append(cell.task(threads))
+        skipped = len(records)
+        done = failed = 0
+
+        if backend == "dask":
+            stream: Iterator[dict[str, Any]] = run_dask(pending, used_workers, threads, scheduler,
+                                                        float(connect_timeout))
+        elif backend == "joblib" and used_workers > 1 and len(pending) > 1:
+            stream = run_joblib(pending, used_workers, threads)
+        else:
+            stream = run_serial(pending)
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(cells), initial=skipped, desc=description, unit="cell",
+                   disable=not progress or not cells, dynamic_ncols=True, leave=True)
+
+        def show() -> None:
+            bar.set_postfix(done=done, skipped=skipped, failed=failed + skipped_failed,
+                            refresh=False)
+
+        show()
+        try:
+            with contextlib.closing(stream):  # type: ignore[type-var]
+                if pending:
+                    for record in stream:
+                        record = _write_record(root, record)
+                        records[record["cell_id"]] = record
+                        if record["status"] == "ok":
+                            done += 1
+                        else:
+                            failed += 1
+                        show()
+                        bar.update(1)
+        finally:
+            bar.close()
+
+    missing = [cell.key for cell in cells if cell.cell_id not in records]
+    if missing:  # pragma: no cover - a backend lost cells without raising
+        raise GridBackendError(f"the {backend} backend returned no result for {len(missing)} "
+                               f"cell(s) (first: {missing[0]!r}); rerun to compute them")
+    summary = GridSummary(total=len(cells), done=done, skipped=skipped, failed=failed,
+                          skipped_failed=skipped_failed,
+                          elapsed_seconds=time.perf_counter() - start)
+    return GridResult([records[cell.cell_id] for cell in cells], summary)
