@@ -29,6 +29,10 @@ app = typer.Typer(
 # Command modules, imported in this order; each registers its commands on `app`.
 COMMAND_MODULES = [
     "datasets",
+    "train",
+    "evaluate",
+    "spectrum",
+    "bench",
 ]
 
 EXIT_INTERRUPTED = 130

@@ -121,6 +121,12 @@ class Context(BaseEstimator):
         """Draw one a ~ P⁺(· | x_i) for each training row i in ``indices``."""
         raise ParameterError(f"{self.spec()}: this context cannot be sampled")
 
+    def sample_indices(self, indices: np.ndarray, random_state: Any = None) -> np.ndarray:
+        """For contexts over a finite value set (training points, classes): the column of P of one
+        a ~ P⁺(· | x_i) for each training row i in ``indices``."""
+        raise ParameterError(f"{self.spec()}: the values of this context are not a finite set "
+                             "of columns; use sample()")
+
 
 def _same(a: Any, b: Any) -> bool:
     try:

@@ -1,0 +1,40 @@
+"""``contextures bench``: the project's benchmarks, one command each.
+
+Other command modules add their benchmarks to :data:`bench_app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+
+bench_app = typer.Typer(
+    name="bench",
+    help="Benchmarks: timings against reference implementations, measured side by side.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("spectral")
+def spectral(
+    quick: bool = typer.Option(False, "--quick", help="Small sizes (about a minute)."),
+    cases: str | None = typer.Option(None, "--cases", help="Comma-separated subset of cases: "
+                                                           "knn20k, rbf10k, knn100k."),
+    json_path: Path = typer.Option(Path("results/bench-spectral.json"), "--json",
+                                   help="Where to write the figures."),
+    repeats: int = typer.Option(1, "--repeats", help="Repeat each timing, keep the best."),
+    cli: bool = typer.Option(False, "--cli", help="Also time the whole `contextures spectrum` "
+                                                  "command (start-up included)."),
+    reference: bool = typer.Option(False, "--reference", help="Check cases without a baseline "
+                                                              "(knn100k) against ARPACK too."),
+) -> None:
+    """Spectral engine vs scipy ARPACK eigsh on the same operators (ratios and agreement)."""
+    from ..spectral.bench import run
+
+    run(quick=quick, cases=None if cases is None else cases.split(","), json_path=json_path,
+        repeats=repeats, cli=cli, reference=reference)

@@ -1,0 +1,128 @@
+"""``contextures evaluate``: score contexts on a dataset by τ, and by the exact encoder's probe.
+
+For each ``--context`` the command fits the exact top-D₀ contexture on the pretrain split, prints
+τ, the predicted dimension d̂ = argmin_d τ_d, the abstention flag and the decay rate λ, and, when
+the data has a target, err_{d*}: the smallest test error of the one-pass ridge probe on the first
+d eigenfunctions (extended to the downstream-train and test rows), with the d that reaches it.
+The table ranks the contexts by τ (lower is better); abstentions (τ close to β + 1) are listed
+last and marked. ``--json PATH`` writes
+
+    {"results": [{"context", "tau", "d_star", "abstain", "decay_rate", "error", "error_d"}, ...],
+     "dataset": SPEC, "split_seed": N}
+
+where ``d_star`` is argmin_d τ_d, ``error`` is err_{d*} = min_d err_d (MSE; one-hot MSE for
+classification) and ``error_d`` the probe's own best d (both null without a target).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import typer
+from tqdm import tqdm
+
+from ..contexts.base import make_context
+from ..evaluation._validation import check_int, check_positive
+from ..evaluation.contexts import ContextEvaluation, effective_d0, evaluate_context
+from .app import app
+
+
+def _fmt(value, spec: str = ".4g") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else "nan"
+    return format(value, spec)
+
+
+def ranking_table(results: list[ContextEvaluation], task: str | None) -> list[str]:
+    """Lines of the terminal table: ranked by τ, abstentions last and marked."""
+    ranked = sorted((r for r in results if not r.tau_result.abstain),
+                    key=lambda r: r.tau_result.tau)
+    abstained = sorted((r for r in results if r.tau_result.abstain),
+                       key=lambda r: r.tau_result.tau)
+    metric = "one-hot MSE" if task == "classification" else "MSE"
+    header = ("rank", "context", "tau", "d_hat", "decay", f"err_d* ({metric})", "d*", "")
+    rows = [header]
+    for i, r in enumerate(ranked + abstained, start=1):
+        rank = str(i) if not r.tau_result.abstain else "-"
+        extra = ""
+        if r.probe is not None and r.probe.accuracy is not None:
+            extra = f"acc {r.probe.accuracy_at_d_star:.3f}"
+        mark = "abstain" if r.tau_result.abstain else ""
+        rows.append((rank, r.context, _fmt(r.tau_result.tau), str(r.tau_result.d),
+                     _fmt(r.decay_rate), _fmt(r.error), _fmt(r.error_d, "d"),
+                     " ".join(x for x in (extra, mark) if x)))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    left = {1, 7}
+    return ["  ".join(cell.ljust(widths[c]) if c in left else cell.rjust(widths[c])
+                      for c, cell in enumerate(row)).rstrip() for row in rows]
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command("evaluate")
+def evaluate(
+    data: str = typer.Option("abalone", "--data", help="Dataset spec (see `contextures datasets`)."),
+    context: list[str] = typer.Option(..., "--context", "-c",
+                                      help="Context spec, e.g. 'knn(k=30)'; repeat for several."),
+    d0: int = typer.Option(512, "-d", "--d0",
+                           help="Components fitted and τ's cut-off D0 (capped at n_pretrain − 2)."),
+    beta: float = typer.Option(1.0, "--beta", help="τ's β (> 0)."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the pretrain/train/test split."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    probe: bool | None = typer.Option(None, "--probe/--no-probe",
+                                      help="Run the ridge probe (default: when the data has a "
+                                           "target; --probe without a target is an error)."),
+) -> None:
+    """Score contexts by τ (spectrum only) and, with a target, by the exact encoder's probe error."""
+    from ..datasets import prepare
+
+    beta = check_positive(beta, "beta")
+    check_int(d0, "d0", low=2)
+    for spec in context:  # every spec checked before any work
+        make_context(spec)
+    prepared = prepare(data, split_seed=split_seed)
+    if probe and prepared.y_train is None:
+        from ..exceptions import DataError
+
+        raise DataError(f"--probe needs a target, and dataset {data!r} has none")
+    n_pre = prepared.X_pre.shape[0]
+    d_eff, note = effective_d0(d0, n_pre)
+    if note:
+        typer.echo(f"note: {note}", err=True)
+    results: list[ContextEvaluation] = []
+    for ctx in tqdm(context, desc="contexts", unit="context", disable=None, file=sys.stderr):
+        results.append(evaluate_context(ctx, prepared, d0=d_eff, beta=beta, probe=probe))
+    sizes = f"{n_pre}/{prepared.X_train.shape[0]}/{prepared.X_test.shape[0]}"
+    typer.echo(f"dataset {data} (pretrain/train/test rows {sizes}, task {prepared.task or 'none'}),"
+               f" D0 = {d_eff}, beta = {beta:g}, split seed {split_seed}")
+    for line in ranking_table(results, prepared.task):
+        typer.echo(line)
+    threshold = (1 - results[0].tau_result.tol) * (beta + 1) if results else None
+    if any(r.tau_result.abstain for r in results):
+        typer.echo(f"abstain: tau >= {threshold:.4g} (within {results[0].tau_result.tol:.0%} of "
+                   f"beta + 1 or above): extreme association, not ranked")
+    if json_path is not None:
+        payload = {"results": [r.as_json() for r in results], "dataset": data,
+                   "split_seed": int(split_seed)}
+        _write_json(json_path, payload)
+        typer.echo(f"wrote {json_path}")

@@ -1,0 +1,142 @@
+"""Exact k-nearest-neighbour lists with a documented order: (squared distance, index).
+
+The rules every KNN-type context relies on:
+
+- **Order.** Neighbours are sorted by squared Euclidean distance computed directly as
+  Σ_f (x_f − z_f)² (not by the ‖x‖² + ‖z‖² − 2x·z expansion, whose rounding would make exact ties
+  and exact duplicates look different), and **ties are broken by the smaller index** (a stable
+  order). The k nearest are the first k of this total order, so the lists for any k are the first
+  k columns of the lists for a larger k (what :class:`NeighborLists` exploits).
+- **Self.** When the queries are the training points themselves, row i excludes *itself, by
+  index*; a duplicate x_j = x_i (j ≠ i) is a legitimate neighbour at distance 0.
+- **Size.** There are n − 1 other points, so k ≤ n − 1 for the training sample and k ≤ n for
+  new points.
+
+The candidates come from scikit-learn's ``NearestNeighbors`` (a kd-tree for ≤ 5 features, brute
+force above, which is faster on this machine from ~6 dimensions up); a margin of extra candidates
+is requested, distances are recomputed exactly, and a row whose k-th distance is not safely below
+the last candidate's is queried again with twice as many candidates (exact ties at the boundary,
+many duplicates), so the result is exact and independent of the search algorithm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from .._memory import check_allocation
+from ..exceptions import ParameterError
+
+KD_TREE_MAX_FEATURES = 5
+_GATHER_BYTES = 1 << 26  # rows × candidates × features per gather block
+
+
+def choose_algorithm(n_features: int) -> str:
+    """kd-tree in low dimension, brute force (BLAS, multithreaded) otherwise."""
+    return "kd_tree" if n_features <= KD_TREE_MAX_FEATURES else "brute"
+
+
+def _exact_sq_distances(Q: np.ndarray, X: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Σ_f (Q[r, f] − X[cand[r, c], f])², computed directly, in blocks of rows."""
+    out = np.empty(cand.shape, dtype=np.float64)
+    rows_per_block = max(1, _GATHER_BYTES // (8 * max(1, cand.shape[1] * X.shape[1])))
+    for r0 in range(0, cand.shape[0], rows_per_block):
+        r1 = min(cand.shape[0], r0 + rows_per_block)
+        diff = X[cand[r0:r1]] - Q[r0:r1, None, :]
+        out[r0:r1] = np.einsum("rcf,rcf->rc", diff, diff)
+    return out
+
+
+def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *,
+               algorithm: str = "auto", memory_budget: int | None = None,
+               n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest training points of each query, ordered by (squared distance, index).
+
+    With ``X_query=None`` the queries are the training rows and each excludes itself by index.
+    Returns ``(indices, sq_distances)``, both (n_query × k). See the module docstring for the rules.
+    """
+    X_train = np.ascontiguousarray(X_train, dtype=np.float64)
+    n = X_train.shape[0]
+    self_query = X_query is None
+    Q = X_train if self_query else np.ascontiguousarray(X_query, dtype=np.float64)
+    available = n - 1 if self_query else n
+    if not 1 <= k <= available:
+        raise ParameterError(f"k must satisfy 1 ≤ k ≤ {available} (n = {n} samples"
+                             f"{', the point itself excluded' if self_query else ''}), got k={k}")
+    nq = Q.shape[0]
+    if nq == 0:
+        return np.empty((0, k), dtype=np.int64), np.empty((0, k))
+    if algorithm == "auto":
+        algorithm = choose_algorithm(X_train.shape[1])
+    search = NearestNeighbors(algorithm=algorithm, n_jobs=n_jobs).fit(X_train)
+
+    out_idx = np.empty((nq, k), dtype=np.int64)
+    out_d2 = np.empty((nq, k), dtype=np.float64)
+    # a rounding allowance for the search's own distances (brute force uses the expansion)
+    sq_norm = np.einsum("ij,ij->i", X_train, X_train)
+    q_norm = sq_norm if self_query else np.einsum("ij,ij->i", Q, Q)
+    slack = 1e-9 * (q_norm + sq_norm.max()) + 1e-300
+
+    pending = np.arange(nq)
+    n_cand = min(n, k + int(self_query) + max(2, k // 4))
+    while pending.size:
+        check_allocation(8.0 * 3 * pending.size * n_cand, memory_budget,
+                         f"{pending.size}×{n_cand} neighbour candidates")
+        dist, cand = search.kneighbors(Q[pending], n_neighbors=n_cand)
+        d2 = _exact_sq_distances(Q[pending], X_train, cand)
+        if self_query:
+            is_self = cand == pending[:, None]
+            d2[is_self] = np.inf
+            cand = np.where(is_self, n, cand)  # sorts after every real neighbour
+        order = np.lexsort((cand, d2), axis=-1)
+        cand = np.take_along_axis(cand, order, axis=1)[:, :k]
+        d2 = np.take_along_axis(d2, order, axis=1)[:, :k]
+        if n_cand >= n:
+            complete = np.ones(pending.size, dtype=bool)
+        else:
+            # points not returned are at search distance ≥ the last one returned
+            last = dist[:, -1] ** 2
+            complete = d2[:, -1] < last - slack[pending]
+        done = pending[complete]
+        out_idx[done] = cand[complete]
+        out_d2[done] = d2[complete]
+        pending = pending[~complete]
+        n_cand = min(n, 2 * n_cand)
+    return out_idx, out_d2
+
+
+@dataclass
+class NeighborLists:
+    """Sorted neighbour lists of a training sample for the largest k needed.
+
+    ``indices[i, :k]`` are the k nearest other points of x_i for every k ≤ ``max_k`` (the order is
+    total, see the module docstring), ``sq_distances`` their squared distances. ``features`` is
+    the tuple of feature columns the distances use (None: all of them).
+    """
+
+    indices: np.ndarray
+    sq_distances: np.ndarray
+    features: tuple[int, ...] | None = None
+
+    @property
+    def max_k(self) -> int:
+        return self.indices.shape[1]
+
+    @property
+    def n_samples(self) -> int:
+        return self.indices.shape[0]
+
+    @classmethod
+    def compute(cls, X: np.ndarray, max_k: int, features: tuple[int, ...] | None = None, *,
+                memory_budget: int | None = None) -> NeighborLists:
+        Xf = X if features is None else np.ascontiguousarray(X[:, list(features)])
+        idx, d2 = kneighbors(Xf, max_k, memory_budget=memory_budget)
+        return cls(idx, d2, features)
+
+    def first(self, k: int) -> np.ndarray:
+        """The k nearest neighbours of every point (n × k), a view."""
+        if k > self.max_k:
+            raise ParameterError(f"these neighbour lists hold {self.max_k} neighbours, {k} asked")
+        return self.indices[:, :k]

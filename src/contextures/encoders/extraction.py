@@ -1,0 +1,157 @@
+"""Extraction (spec §4.8): from a learned span to ordered singular functions and s_i² estimates.
+
+An encoder with d₁ ≥ d outputs Φ spans (approximately) μ_1..μ_d but in no particular basis. On m
+points estimate
+
+    C_Φ = Cov[Φ] = Φ̃ᵀ W Φ̃,     B_Φ[i, j] = ⟨φ̃_i, T T* φ̃_j⟩,
+
+solve the generalised eigenproblem B_Φ v = λ C_Φ v, and order by λ: λ_1 ≥ λ_2 ≥ … estimate
+s_1², s_2², … (Rayleigh–Ritz in span Φ, so λ_i ≤ s_i² when B and C are exact) and Φ̃ v_i, rescaled
+to unit variance, estimate μ_i. How B_Φ is estimated depends on the access to the context:
+
+- kernel access (:func:`kernel_matrices`): B_Φ = Φ̃ᵀ W G W Φ̃ with G the k_X⁺ block — through the
+  operator, exact on the whole training sample, debiased on a subsample
+  (:class:`~contextures.encoders.kernels.OperatorKernel`);
+- sample access for an encoder Ψ of the context variable (contrastive, VICReg, denoising;
+  :func:`view_matrices`): work in Ψ-space, where C_Ψ = Cov_{P_A}[Ψ] and B_Ψ = ⟨ψ_i, T*T ψ_j⟩ =
+  E_x[ψ̃_i(A) ψ̃_j(A⁺)] for two independent views A, A⁺ of the same x (the symmetrised
+  cross-covariance); then μ_i = T ν_i / s_i with ν_i = Ψ v_i, i.e. the same coefficients applied
+  to Φ = T Ψ;
+- sample access with SVME's second encoder Ψ ≈ T*Φ: the same view estimate in Ψ-space. If
+  Ψ = T*Φ, then C_Ψ = ⟨Φ, TT*Φ⟩ and B_Ψ = ⟨Φ, (TT*)²Φ⟩, whose generalised eigenvectors are those
+  of (B_Φ, C_Φ) with the same eigenvalues s_i² on the span of eigenfunctions, so the coefficients
+  apply to Φ. (Estimating B_Φ as Cov_{P_A}[Ψ] directly is unstable: in directions where Φ is nearly
+  collapsed but Ψ is not, B_Φ/C_Φ explodes.)
+
+The generalised problem is solved by whitening C: eigen-directions of C below ``rcond`` times its
+largest eigenvalue (collapsed output dimensions) are dropped, a relative ``ridge`` is added, and
+``scipy.linalg.eigh`` solves the reduced symmetric problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from ..exceptions import ParameterError
+
+
+@dataclass
+class Extraction:
+    """Ordered eigenfunctions μ̂_i(x) = (Φ(x) − mean) · coef[:, i], and λ_i ≈ s_i²."""
+
+    mean: np.ndarray          # (d₁,)
+    coef: np.ndarray          # (d₁, d)
+    eigenvalues: np.ndarray   # (d,), non-increasing
+    C: np.ndarray             # (d₁, d₁) covariance estimate
+    B: np.ndarray             # (d₁, d₁) ⟨φ̃_i, T T* φ̃_j⟩ estimate
+    n_samples: int            # m
+    method: str               # "kernel", "svme" or "views"
+    rank: int                 # directions of C kept
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """μ̂ on rows of encoder features (n × d₁ → n × d)."""
+        return (features - self.mean) @ self.coef
+
+    @property
+    def n_components(self) -> int:
+        return self.coef.shape[1]
+
+
+def weighted_mean_cov(F: np.ndarray, weights: np.ndarray | None = None):
+    """(mean, Φ̃, C = Φ̃ᵀ W Φ̃) with W = diag(weights) (uniform when None)."""
+    n = F.shape[0]
+    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights) / np.sum(weights)
+    mean = w @ F
+    Fc = F - mean
+    C = Fc.T @ (w[:, None] * Fc)
+    return mean, Fc, 0.5 * (C + C.T)
+
+
+def solve_generalized(B: np.ndarray, C: np.ndarray, n_components: int, rcond: float = 1e-6,
+                      ridge: float = 1e-8):
+    """Top ``n_components`` solutions of B v = λ (C + ridge·tr(C)/d₁·I) v with vᵀ C v = 1.
+
+    Returns (λ non-increasing, V (d₁ × d), rank kept). Directions of C with eigenvalue below
+    ``rcond`` × the largest are dropped first; fewer surviving directions than ``n_components``
+    is a ParameterError (the encoder collapsed).
+    """
+    d1 = C.shape[0]
+    C = 0.5 * (C + C.T)
+    B = 0.5 * (B + B.T)
+    c_eig, c_vec = scipy.linalg.eigh(C)
+    top = max(float(c_eig[-1]), 0.0)
+    if top <= 0 or not np.isfinite(top):
+        raise ParameterError("the encoder outputs are constant on the extraction sample: "
+                             "nothing to extract (training collapsed)")
+    keep = c_eig > rcond * top
+    rank = int(keep.sum())
+    if rank < n_components:
+        raise ParameterError(
+            f"the encoder outputs span only {rank} directions (of d₁ = {d1}), fewer than "
+            f"n_components = {n_components}: training collapsed; train longer, raise output_dim "
+            "or lower n_components")
+    shift = ridge * float(np.trace(C)) / d1
+    Wh = c_vec[:, keep] / np.sqrt(c_eig[keep] + shift)
+    Bw = Wh.T @ B @ Wh
+    lam, Y = scipy.linalg.eigh(0.5 * (Bw + Bw.T),
+                               subset_by_index=[rank - n_components, rank - 1])
+    order = np.argsort(lam)[::-1]
+    lam, Y = lam[order], Y[:, order]
+    V = Wh @ Y
+    return lam, V, rank
+
+
+def finalize(mean: np.ndarray, V: np.ndarray, lam: np.ndarray, C: np.ndarray, B: np.ndarray,
+             n_samples: int, method: str, rank: int,
+             train_features: np.ndarray | None = None,
+             train_weights: np.ndarray | None = None) -> Extraction:
+    """Scale each direction to unit variance and fix its sign.
+
+    Variances and signs are taken on ``train_features`` (the features ``transform`` will use on
+    the training rows) when given, else from C. The sign makes the entry of largest magnitude on
+    those rows positive (deterministic, so two fits with one seed agree).
+    """
+    coef = V.copy()
+    if train_features is not None:
+        mu_mean, _, Ct = weighted_mean_cov(train_features, train_weights)
+        var = np.einsum("ij,ik,kj->j", coef, Ct, coef)
+        coef = coef / np.sqrt(np.maximum(var, 1e-300))
+        values = (train_features - mean) @ coef
+        pick = np.abs(values).argmax(0)
+        signs = np.sign(values[pick, np.arange(coef.shape[1])])
+    else:
+        var = np.einsum("ij,ik,kj->j", coef, C, coef)
+        coef = coef / np.sqrt(np.maximum(var, 1e-300))
+        pick = np.abs(coef).argmax(0)
+        signs = np.sign(coef[pick, np.arange(coef.shape[1])])
+    coef = coef * np.where(signs == 0, 1.0, signs)
+    return Extraction(mean=mean, coef=coef, eigenvalues=np.clip(lam, 0.0, None), C=C, B=B,
+                      n_samples=n_samples, method=method, rank=rank)
+
+
+def kernel_matrices(F: np.ndarray, kernel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, C_Φ, B_Φ) from features on the kernel's rows, B_Φ = Φ̃ᵀ W G W Φ̃ (kernel access)."""
+    w = np.asarray(kernel.weights, dtype=np.float64)
+    mean, Fc, C = weighted_mean_cov(F, w)
+    B = kernel.form_numpy(Fc)
+    return mean, C, 0.5 * (B + B.T)
+
+
+def view_matrices(za: np.ndarray, zb: np.ndarray):
+    """(mean, C_Ψ, B_Ψ) from two independent views per row (Ψ-space, sample access).
+
+    ``za``, ``zb``: (r, m, d₁) — r pairs of views for each of the m rows. C_Ψ is the covariance of
+    all views pooled (P_A); B_Ψ = E[ψ̃(A) ψ̃(A⁺)ᵀ], the cross-covariance of the paired views,
+    symmetrised.
+    """
+    r, m, d1 = za.shape
+    allv = np.concatenate([za.reshape(r * m, d1), zb.reshape(r * m, d1)])
+    mean = allv.mean(0)
+    a = za.reshape(r * m, d1) - mean
+    b = zb.reshape(r * m, d1) - mean
+    C = (a.T @ a + b.T @ b) / (2 * r * m)
+    X = a.T @ b / (r * m)
+    return mean, 0.5 * (C + C.T), 0.5 * (X + X.T)

@@ -1,0 +1,170 @@
+"""The data pipeline: what the objectives need, drawn from a fitted context on the training sample.
+
+Sampling happens here, never in a loss. :class:`ContextSampler` wraps a fitted context and its
+training sample and answers three kinds of request:
+
+- *sample access*: one a ~ P⁺(·|x_i) per row (``Context.sample``), or, for contexts whose values are
+  the training points themselves (KNN, RBF, masked variants, graphs: 𝒜 = 𝒳, "finite values"),
+  the index j of the drawn value (``Context.sample_indices``), so a network can be evaluated once
+  on the distinct rows and its outputs gathered;
+- *kernel access*: Gram blocks of k_X⁺ (``ContextOperator.kernel``) or the whole operator;
+- *transition rows*: P⁺(·|x) over the finite values, for Φ = T Ψ on training and new points.
+
+It also says which of these the context supports, so that an objective/context mismatch becomes a
+clear :class:`~contextures.exceptions.ParameterError` before training starts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._memory import check_allocation
+from ..exceptions import ContexturesError, ParameterError
+
+
+class ContextSampler:
+    """Draws from a fitted context on its training sample X (n × F)."""
+
+    def __init__(self, context, X: np.ndarray, memory_budget: int | None = None):
+        self.context = context
+        self.X = X
+        self.n = X.shape[0]
+        self.memory_budget = memory_budget
+        self._op = None
+        self._op_error: str | None = None
+        self._can_sample: bool | None = None
+        self._sample_dim: int | None = None
+        self._finite: bool | None = None
+
+    @property
+    def name(self) -> str:
+        try:
+            return self.context.spec()
+        except Exception:  # pragma: no cover - a context without a spec
+            return type(self.context).__name__
+
+    @property
+    def value_space(self) -> str:
+        return getattr(self.context, "value_space", "other")
+
+    @property
+    def access(self) -> str:
+        return getattr(self.context, "access", "kernel")
+
+    # --- capabilities -------------------------------------------------------------------------
+    def operator(self):
+        """The fitted context's ContextOperator (built once); ParameterError when it has none."""
+        if self._op is None and self._op_error is None:
+            try:
+                self._op = self.context.operator(memory_budget=self.memory_budget)
+            except (ParameterError, NotImplementedError) as exc:
+                self._op_error = str(exc) or type(exc).__name__
+        if self._op is None:
+            raise ParameterError(f"context {self.name} gives no kernel access: {self._op_error}")
+        return self._op
+
+    def has_kernel(self) -> bool:
+        try:
+            self.operator()
+        except ParameterError:
+            return False
+        return True
+
+    def can_sample(self) -> bool:
+        """Whether ``Context.sample`` works (checked once with a throw-away draw)."""
+        if self._can_sample is None:
+            try:
+                a = np.asarray(self.context.sample(np.array([0]),
+                                                   random_state=np.random.default_rng(0)))
+                self._sample_dim = int(a.reshape(1, -1).shape[1])
+                self._can_sample = True
+            except (ParameterError, NotImplementedError, AttributeError):
+                self._can_sample = False
+        return self._can_sample
+
+    @property
+    def sample_dim(self) -> int:
+        """Length of one context value as returned by ``sample`` (F for input-space contexts)."""
+        if not self.can_sample():
+            raise ParameterError(f"context {self.name} cannot be sampled")
+        return self._sample_dim
+
+    def finite_values(self) -> bool:
+        """Whether the context values are the training points (𝒜 = 𝒳 on the sample, kernel access).
+
+        True for KNN, RBF, their masked variants and graphs; False for labels (values are
+        classes) and Monte-Carlo augmentation contexts (values are draws).
+        """
+        if self._finite is None:
+            ok = (self.value_space == "input" and self.access == "kernel"
+                  and hasattr(self.context, "sample_indices"))
+            if ok:
+                try:
+                    j = np.asarray(self.context.sample_indices(
+                        np.array([0]), random_state=np.random.default_rng(0)))
+                    ok = j.size == 1 and self.operator().P.shape[1] == self.n
+                except (ContexturesError, NotImplementedError, AttributeError):
+                    ok = False
+            self._finite = bool(ok)
+        return self._finite
+
+    # --- draws ----------------------------------------------------------------------------------
+    def sample(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One a ~ P⁺(·|x_i) per index, as rows (float64)."""
+        a = np.asarray(self.context.sample(indices, random_state=rng), dtype=np.float64)
+        return a.reshape(len(indices), -1)
+
+    def value_indices(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """For finite contexts: the index j of one drawn value x_j ~ P⁺(·|x_i) per index i."""
+        j = np.asarray(self.context.sample_indices(indices, random_state=rng)).astype(np.int64)
+        return j.reshape(len(indices))
+
+    def kernel_block(self, rows: np.ndarray) -> np.ndarray:
+        """The Gram block k_X⁺(x_i, x_k) for i, k in ``rows`` (memory-checked)."""
+        m = len(rows)
+        check_allocation(8.0 * m * m, self.memory_budget, f"a {m}×{m} kernel block")
+        return np.asarray(self.operator().kernel(rows, rows), dtype=np.float64)
+
+    def transition_rows(self, rows: np.ndarray | None = None):
+        """Rows P[rows] of the training transition matrix (all rows when None)."""
+        P = self.operator().P
+        if rows is None:
+            return P
+        if sp.issparse(P):
+            return sp.csr_matrix(P)[rows]
+        if isinstance(P, np.ndarray):
+            return P[rows]
+        return _RowsOf(P, np.asarray(rows))
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """P_X on the training sample when it is not uniform (graphs), else None."""
+        if not self.has_kernel():
+            return None
+        pi = np.asarray(self.operator().pi)
+        if np.allclose(pi, 1.0 / self.n, rtol=1e-9, atol=0):
+            return None
+        return pi
+
+
+class _RowsOf:
+    """Selected rows of a matrix-free transition, with a ``@`` product."""
+
+    def __init__(self, P, rows):
+        self.P = P
+        self.rows = rows
+        self.shape = (len(rows), P.shape[1])
+
+    def __matmul__(self, V):
+        out = np.empty((len(self.rows), V.shape[1]))
+        for k, i in enumerate(self.rows):
+            out[k] = self.P.row_block(int(i), int(i) + 1) @ V
+        return out
+
+
+def multiply(P, V: np.ndarray) -> np.ndarray:
+    """P @ V for a sparse, dense or matrix-free transition matrix."""
+    if hasattr(P, "matmat") and not sp.issparse(P) and not isinstance(P, np.ndarray):
+        return np.asarray(P.matmat(V))
+    return np.asarray(P @ V)

@@ -1,0 +1,307 @@
+"""Linear and kNN probes: how much of a downstream target a representation makes available.
+
+Ridge probe on nested prefixes, in one pass
+-------------------------------------------
+The probe on the first d columns of F (with an unpenalised intercept, as scikit-learn's ``Ridge``)
+solves, after centring F and y by their training means,
+
+    w_d = argmin_w ‖F_c[:, :d] w − y_c‖² + α ‖w‖²   for every d = 1..D.
+
+Write F_c = Q₀ R₀ (one thin QR). Because Q₀ has orthonormal columns containing every F_c[:, :d] w,
+the problem for d equals, up to a constant, min ‖R₀[:, :d] w − Q₀ᵀ y_c‖² + α‖w‖² — a least squares
+problem in the augmented matrix A = [R₀; √α I_D] restricted to its first d columns (the rows of
+√α I beyond d are zero there). One QR A = Q_α R_α per α gives them all: A[:, :d] = Q_α[:, :d]
+R_α[:d, :d], so with z = Q_αᵀ [Q₀ᵀ y_c; 0],
+
+    w_d = R_α[:d, :d]⁻¹ z[:d].
+
+For new rows G (centred with the training means) let H = G R_α⁻¹ (one triangular solve). Since
+R_α⁻¹ is upper triangular, G[:, :d] R_α[:d, :d]⁻¹ = H[:, :d], hence
+
+    ŷ_d(G) = ȳ + Σ_{j ≤ d} H[:, j] z[j],
+
+a cumulative sum over j: the whole curve costs one QR of F, one (r + D) × D QR per α and O(n D t)
+per α and evaluation set — no refit per d. (The eigenfunctions are orthonormal on the pretrain
+sample, not on the downstream rows, so a plain per-column regression would be wrong; the QR
+handles any Gram matrix.) α must be > 0, which keeps every R_α[:d, :d] invertible.
+
+Selection: for each d the ridge strength α_d is the one with the smallest validation error (the
+given validation set, or a split of the training rows; in that case the probe is refit on all the
+training rows with α_d). The curve err_d is the test error at α_d. Following [ICML §5.3],
+d* = argmin_d err_d and err_{d*} are read on the test curve (``d_star``, ``error``); ``d_val`` and
+``error_at_d_val`` are the label-free alternative that picks d on the validation curve.
+
+Errors: regression, mean squared error (averaged over outputs for a multi-output target);
+classification, the paper's one-hot MSE (the probe regresses the one-hot encoding of the training
+classes; the error is the mean over rows and classes of the squared difference) and the accuracy
+of the arg-max class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+from ..exceptions import ParameterError
+from ._validation import as_matrix, check_int, check_positive
+
+DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
+"""Default ridge strengths (scikit-learn's scale: penalty α‖w‖² against a sum of squares)."""
+
+TASKS = ("regression", "classification")
+
+_CHUNK_BYTES = 32 * 1024**2
+
+
+@dataclass(frozen=True)
+class ProbeCurve:
+    """The result of :func:`ridge_probe_curve`.
+
+    Attributes
+    ----------
+    task : "regression" or "classification".
+    dims : d = 1..D.
+    errors : test err_d at the chosen α_d (MSE; one-hot MSE for classification).
+    val_errors : validation error at α_d.
+    alphas : α_d chosen for each d.
+    accuracy : test accuracy per d (classification), else None.
+    d_star, error : argmin_d err_d on the test curve and err_{d*} (the paper's reading).
+    d_val, error_at_d_val : d chosen on the validation curve and its test error.
+    """
+
+    task: str
+    dims: np.ndarray
+    errors: np.ndarray
+    val_errors: np.ndarray
+    alphas: np.ndarray
+    accuracy: np.ndarray | None
+    d_star: int
+    error: float
+    d_val: int
+    error_at_d_val: float
+
+    @property
+    def accuracy_at_d_star(self) -> float | None:
+        return None if self.accuracy is None else float(self.accuracy[self.d_star - 1])
+
+
+@dataclass(frozen=True)
+class KnnProbeResult:
+    """kNN probe: test error (MSE / one-hot MSE) and, for classification, accuracy."""
+
+    error: float
+    accuracy: float | None
+    n_neighbors: int
+
+
+# --- targets ------------------------------------------------------------------------------------
+def _check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ParameterError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    return task
+
+
+def _target(y, name: str, n: int, task: str) -> np.ndarray:
+    if y is None:
+        raise ParameterError(f"a probe needs a target: {name} is missing (the data has no target?)")
+    y = np.asarray(y)
+    if y.shape[0] != n:
+        raise ParameterError(f"{name} has {y.shape[0]} rows, its features have {n}")
+    if task == "regression":
+        return as_matrix(y, name)
+    if y.ndim != 1:
+        raise ParameterError(f"{name}: classification labels must be one-dimensional")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ParameterError(f"{name} contains NaN labels")
+    if y.dtype == object and any(v is None or (isinstance(v, float) and v != v) for v in y):
+        raise ParameterError(f"{name} contains missing labels")
+    return y
+
+
+class _Encoding:
+    """Targets as regression matrices: identity for regression, one-hot for classification."""
+
+    def __init__(self, task: str, y_train: np.ndarray):
+        self.task = task
+        if task == "classification":
+            self.classes = np.unique(y_train)
+            if self.classes.size < 2:
+                raise ParameterError("classification needs at least two classes in y_train")
+
+    def matrix(self, y: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return y
+        return (np.asarray(y)[:, None] == self.classes[None, :]).astype(np.float64)
+
+    def labels(self, y: np.ndarray) -> np.ndarray | None:
+        """Index of each label in the training classes (−1 for a class unseen in training)."""
+        if self.task == "regression":
+            return None
+        idx = np.searchsorted(self.classes, y)
+        idx = np.clip(idx, 0, self.classes.size - 1)
+        return np.where(self.classes[idx] == y, idx, -1)
+
+
+# --- the one-pass path --------------------------------------------------------------------------
+class _PrefixRidge:
+    """Ridge on every column prefix of F, for several α, from one QR of F (module docstring)."""
+
+    def __init__(self, F: np.ndarray, Y: np.ndarray):
+        self.f_mean = F.mean(axis=0)
+        self.y_mean = Y.mean(axis=0)
+        Q0, self.R0 = np.linalg.qr(F - self.f_mean)
+        self.QtY = Q0.T @ (Y - self.y_mean)
+        self.D = F.shape[1]
+
+    def solve(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """(R_α, z) for one ridge strength."""
+        r = self.R0.shape[0]
+        A = np.vstack([self.R0, np.sqrt(alpha) * np.eye(self.D)])
+        Qa, Ra = np.linalg.qr(A)
+        z = Qa[:r].T @ self.QtY
+        return Ra, z
+
+    def curve(self, Ra: np.ndarray, z: np.ndarray, G: np.ndarray, Y_true: np.ndarray,
+              labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Mean squared error (and accuracy) of ŷ_d on rows G for every d = 1..D."""
+        H = solve_triangular(Ra, (G - self.f_mean).T, trans="T", lower=False).T  # G R_α⁻¹
+        n, t = Y_true.shape
+        pred = np.broadcast_to(self.y_mean, (n, t)).copy()
+        mse = np.empty(self.D)
+        acc = None if labels is None else np.empty(self.D)
+        chunk = max(1, min(self.D, _CHUNK_BYTES // max(1, 8 * n * t)))
+        for j0 in range(0, self.D, chunk):
+            j1 = min(self.D, j0 + chunk)
+            steps = H[:, j0:j1, None] * z[None, j0:j1, :]  # n × c × t
+            preds = pred[:, None, :] + np.cumsum(steps, axis=1)
+            mse[j0:j1] = ((preds - Y_true[:, None, :]) ** 2).mean(axis=(0, 2))
+            if labels is not None:
+                acc[j0:j1] = (preds.argmax(axis=2) == labels[:, None]).mean(axis=0)
+            pred = preds[:, -1, :]
+        return mse, acc
+
+
+def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_test=None,
+                      task: str = "regression", alphas=DEFAULT_ALPHAS, d_max: int | None = None,
+                      val_fraction: float = 0.2, random_state=0) -> ProbeCurve:
+    """Ridge probes on the first d columns, d = 1..D, in one pass; see the module docstring.
+
+    Parameters
+    ----------
+    F_train, y_train : features (n × D) and target of the probe's training rows.
+    F_val, y_val : validation rows that choose α for each d. When None, ``val_fraction`` of the
+        training rows (split with ``random_state``, stratified for classification) choose α and
+        the probe is then refit on all the training rows.
+    F_test, y_test : the rows the error curve is measured on (required).
+    task : "regression" or "classification".
+    alphas : ridge strengths, each > 0.
+    d_max : largest prefix (default: all D columns).
+    """
+    task = _check_task(task)
+    F_train = as_matrix(F_train, "F_train", min_rows=2)
+    if F_test is None:
+        raise ParameterError("ridge_probe_curve needs test rows (F_test, y_test)")
+    F_test = as_matrix(F_test, "F_test")
+    y_train = _target(y_train, "y_train", F_train.shape[0], task)
+    y_test = _target(y_test, "y_test", F_test.shape[0], task)
+    D = F_train.shape[1]
+    if F_test.shape[1] != D:
+        raise ParameterError(f"F_test has {F_test.shape[1]} columns, F_train has {D}")
+    if d_max is not None:
+        D = check_int(d_max, "d_max", low=1, high=D)
+        F_train, F_test = F_train[:, :D], F_test[:, :D]
+    alphas = np.array([check_positive(a, "alpha") for a in np.atleast_1d(alphas)])
+    if alphas.size == 0:
+        raise ParameterError("alphas is empty")
+
+    refit = F_val is None
+    if refit:
+        if y_val is not None:
+            raise ParameterError("y_val given without F_val")
+        if not 0 < val_fraction < 1:
+            raise ParameterError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        stratify = y_train if task == "classification" else None
+        try:
+            F_fit, F_val, y_fit, y_val = train_test_split(
+                F_train, y_train, test_size=val_fraction, random_state=random_state,
+                stratify=stratify)
+        except ValueError:  # a class too small to stratify
+            F_fit, F_val, y_fit, y_val = train_test_split(
+                F_train, y_train, test_size=val_fraction, random_state=random_state)
+    else:
+        F_val = as_matrix(F_val, "F_val")
+        if F_val.shape[1] < D:
+            raise ParameterError(f"F_val has {F_val.shape[1]} columns, F_train has {D}")
+        F_val = F_val[:, :D]
+        y_val = _target(y_val, "y_val", F_val.shape[0], task)
+        F_fit, y_fit = F_train, y_train
+    if task == "regression":
+        for name, y in (("y_val", y_val), ("y_test", y_test)):
+            if y.shape[1] != y_train.shape[1]:
+                raise ParameterError(f"{name} has {y.shape[1]} outputs, y_train has "
+                                     f"{y_train.shape[1]}")
+
+    enc = _Encoding(task, y_train)
+    path = _PrefixRidge(F_fit, enc.matrix(y_fit))
+    Yv, lv = enc.matrix(y_val), enc.labels(y_val)
+    Yt, lt = enc.matrix(y_test), enc.labels(y_test)
+    val_err = np.empty((alphas.size, D))
+    test_err = np.empty((alphas.size, D))
+    test_acc = np.empty((alphas.size, D)) if task == "classification" else None
+    final = _PrefixRidge(F_train, enc.matrix(y_train)) if refit else path
+    for a, alpha in enumerate(alphas):
+        Ra, z = path.solve(alpha)
+        val_err[a], _ = path.curve(Ra, z, F_val, Yv, lv)
+        if refit:
+            Ra, z = final.solve(alpha)
+        test_err[a], acc = final.curve(Ra, z, F_test, Yt, lt)
+        if test_acc is not None:
+            test_acc[a] = acc
+
+    best = np.argmin(val_err, axis=0)
+    cols = np.arange(D)
+    errors = test_err[best, cols]
+    val_errors = val_err[best, cols]
+    accuracy = None if test_acc is None else test_acc[best, cols]
+    d_star = int(np.argmin(errors)) + 1
+    d_val = int(np.argmin(val_errors)) + 1
+    return ProbeCurve(task=task, dims=np.arange(1, D + 1), errors=errors, val_errors=val_errors,
+                      alphas=alphas[best], accuracy=accuracy, d_star=d_star,
+                      error=float(errors[d_star - 1]), d_val=d_val,
+                      error_at_d_val=float(errors[d_val - 1]))
+
+
+def knn_probe(F_train, y_train, F_test, y_test, task: str = "regression", n_neighbors: int = 5,
+              d: int | None = None) -> KnnProbeResult:
+    """k-nearest-neighbour probe (scikit-learn) on the first ``d`` columns (default: all).
+
+    Regression: mean squared error of ``KNeighborsRegressor``. Classification: one-hot MSE of the
+    neighbour class frequencies (``predict_proba``) and accuracy of ``KNeighborsClassifier``.
+    """
+    task = _check_task(task)
+    F_train = as_matrix(F_train, "F_train", min_rows=2)
+    F_test = as_matrix(F_test, "F_test")
+    if F_test.shape[1] != F_train.shape[1]:
+        raise ParameterError(f"F_test has {F_test.shape[1]} columns, F_train has "
+                             f"{F_train.shape[1]}")
+    if d is not None:
+        d = check_int(d, "d", low=1, high=F_train.shape[1])
+        F_train, F_test = F_train[:, :d], F_test[:, :d]
+    y_train = _target(y_train, "y_train", F_train.shape[0], task)
+    y_test = _target(y_test, "y_test", F_test.shape[0], task)
+    k = check_int(n_neighbors, "n_neighbors", low=1, high=F_train.shape[0])
+    if task == "regression":
+        model = KNeighborsRegressor(n_neighbors=k).fit(F_train, y_train)
+        pred = model.predict(F_test).reshape(y_test.shape)
+        return KnnProbeResult(error=float(((pred - y_test) ** 2).mean()), accuracy=None,
+                              n_neighbors=k)
+    enc = _Encoding(task, y_train)
+    model = KNeighborsClassifier(n_neighbors=k).fit(F_train, y_train)
+    proba = model.predict_proba(F_test)  # columns follow model.classes_ == enc.classes
+    error = float(((proba - enc.matrix(y_test)) ** 2).mean())
+    accuracy = float((model.predict(F_test) == y_test).mean())
+    return KnnProbeResult(error=error, accuracy=accuracy, n_neighbors=k)

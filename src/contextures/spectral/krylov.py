@@ -1,0 +1,236 @@
+"""Block Krylov-Schur: the top eigenpairs of a symmetric PSD operator orthogonal to one known vector.
+
+This is the iterative core behind the ``krylov`` and ``matrix_free`` solvers. It finds the
+``n_wanted`` largest eigenpairs of the deflated operator
+
+    M̃ = (I − p pᵀ) M (I − p pᵀ)
+
+where p = √π is the known top eigenvector of M = Q Qᵀ (eigenvalue s_0² = 1): every basis vector is
+kept orthogonal to p, so exactly one direction (the constant function) is removed, and other
+eigenvalues equal to 1 (a disconnected context) are found like any other.
+
+Algorithm (block Lanczos with full reorthogonalisation and thick restarts, i.e. the block form of
+Stewart's Krylov-Schur method):
+
+1. expand an orthonormal basis V = [X_0, X_1, ...] block by block: W = M X_j, orthogonalise W
+   against the previous and current blocks (the block three-term recurrence), then once more
+   against the whole basis (full reorthogonalisation in one BLAS-3 pass, a second pass only when
+   the first removed most of W), and take W = X_{j+1} R_j by a rank-revealing QR (an exhausted
+   direction is replaced by a fresh random one, with zero coupling);
+2. the coefficients give T = Vᵀ M V exactly, with the Krylov relation M V = V T + X_next E;
+3. when the basis reaches ``max_basis`` vectors: Rayleigh-Ritz, T = Z Θ Zᵀ; the residual of Ritz
+   pair i is ‖E z_i‖ at no cost; stop when the ``n_wanted`` leading ones are below ``tol``;
+   otherwise keep the ``keep`` leading Ritz vectors (thick restart: V ← V Z_keep, T ← Θ_keep
+   bordered by E Z_keep) and expand again from X_next.
+
+With block size b between 8 and 16 the number of products matches single-vector Lanczos (ARPACK)
+while every operation is a block (BLAS-3) product.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class KrylovOutput:
+    """Ritz pairs of the deflated operator, in the engine's row order and working precision."""
+
+    values: np.ndarray          # (n_wanted,) descending Ritz values θ_i ≈ s_i²
+    vectors: np.ndarray         # (n_wanted, n) Ritz vectors as rows, orthonormal
+    residual_estimates: np.ndarray  # (n_wanted,) ‖E z_i‖ from the Krylov relation
+    converged: bool
+    restarts: int
+    products: int               # number of columns multiplied by M
+    extra_values: np.ndarray = field(default_factory=lambda: np.empty(0))
+    extra_vectors: np.ndarray | None = None  # the next Ritz vectors (rows)
+    stats: dict = field(default_factory=dict)  # seconds per phase, full reorthogonalisations
+
+
+def _svqb(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One SVQB step (Stathopoulos & Wu 2002): W = X R from the eigen-decomposition of WᵀW.
+
+    Returns X (orthonormal where σ > 0), R and the singular values σ of W.
+    """
+    G = W.T @ W
+    lam, U = np.linalg.eigh(0.5 * (G + G.T))
+    lam, U = lam[::-1], U[:, ::-1]
+    sigma = np.sqrt(np.clip(lam, 0.0, None))
+    inv = np.where(sigma > 0, 1.0 / np.where(sigma > 0, sigma, 1.0), 0.0)
+    X = W @ (U * inv[None, :]).astype(W.dtype)
+    R = sigma[:, None] * U.T
+    return X, R, sigma
+
+
+def _orthonormal_block(W: np.ndarray, rng: np.random.Generator, basis: np.ndarray,
+                       p: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-revealing orthonormalisation: W (n × b) = X R with X orthonormal, ⟂ ``basis`` and p.
+
+    Two SVQB steps (BLAS-3 Gram matrices; the second restores orthogonality to rounding) when W
+    is well conditioned, a Householder QR followed by an SVD of R otherwise. Directions of W below
+    ``1e-10 · scale`` are exhausted (the Krylov space became invariant there); they are replaced
+    by random directions orthogonal to everything, with a zero row in R.
+    """
+    eps = np.finfo(W.dtype).eps
+    X, R1, sigma = _svqb(W)
+    if sigma[-1] > 1e3 * np.sqrt(eps) * sigma[0]:
+        X, R2, _ = _svqb(X)
+        u, s, vt = np.linalg.svd(R2 @ R1)
+        X = X @ u.astype(W.dtype)
+        R = s[:, None] * vt
+    else:
+        Qw, Rw = np.linalg.qr(W)
+        u, s, vt = np.linalg.svd(Rw)
+        X = Qw @ u.astype(W.dtype)
+        R = s[:, None] * vt
+    small = s <= 1e-10 * max(scale, 1e-300)
+    if np.any(small):
+        k = int(small.sum())
+        fresh = rng.standard_normal((W.shape[0], k)).astype(W.dtype)
+        good = X[:, ~small]
+        for _ in range(2):
+            fresh -= np.outer(p, p @ fresh)
+            if basis.shape[0]:
+                fresh -= basis.T @ (basis @ fresh)
+            if good.shape[1]:
+                fresh -= good @ (good.T @ fresh)
+        fresh, _ = np.linalg.qr(fresh)
+        X = np.concatenate([good, fresh], axis=1)
+        R = np.concatenate([R[~small], np.zeros((k, R.shape[1]), dtype=R.dtype)], axis=0)
+    return X, R
+
+
+def block_krylov_schur(apply, n: int, n_wanted: int, p: np.ndarray, *, block_size: int,
+                       max_basis: int, keep: int, tol: float, max_restarts: int,
+                       rng: np.random.Generator, dtype=np.float64,
+                       start: np.ndarray | None = None, check_share: float = 0.3
+                       ) -> KrylovOutput:
+    """Top ``n_wanted`` eigenpairs of (I − ppᵀ) M (I − ppᵀ); see the module docstring.
+
+    ``apply(X)`` returns M X for an (n × b) block; ``p`` is the unit deflation vector.
+    Requires n_wanted ≤ keep, keep + block_size ≤ max_basis and max_basis + block_size ≤ n − 1.
+    ``start`` (rows) optionally seeds the first block. Besides the Rayleigh-Ritz step at each
+    restart, convergence is checked between restarts (once the basis holds ``keep`` vectors)
+    whenever the work since the last check is at least the cost of a check divided by
+    ``check_share``: the checks take at most that share of the time, and the iteration stops soon
+    after it converges. ``check_share=0`` checks at restarts only.
+    """
+    b = block_size
+    dtype = np.dtype(dtype)
+    p = np.asarray(p, dtype=dtype)
+    # semi-orthogonality level: components of a new block along the basis below it are left
+    # (Ritz values stay accurate to rounding, Simon 1984); above it they are removed
+    # (and far enough below tol that the Krylov relation, hence the residual estimate, holds)
+    semi = min(1e-9, 0.05 * tol) if dtype == np.float64 else 1e-5
+    Vt = np.empty((max_basis + b, n), dtype=dtype)     # basis vectors as rows
+    T = np.zeros((max_basis + b, max_basis + b))       # projected matrix, float64
+
+    X0 = rng.standard_normal((n, b)).astype(dtype)
+    if start is not None:
+        s = min(b, start.shape[0])
+        X0[:, :s] = start[:s].T
+    X0 -= np.outer(p, p @ X0)
+    X0, _ = _orthonormal_block(X0, rng, Vt[:0], p, 1.0)
+    Vt[:b] = X0.T
+
+    timing = {"rr": 0.0, "since": time.perf_counter()}
+    stats = dict.fromkeys(["products", "orthogonalisation", "rayleigh_ritz", "restarts"], 0.0)
+    stats["reorthogonalisations"] = 0
+
+    def rayleigh_ritz(k: int):
+        t = time.perf_counter()
+        Tk = T[:k, :k]
+        top = min(keep, k)
+        # numpy's LAPACK, the same library as the block products (two OpenBLAS thread pools
+        # alternating busy-wait on each other)
+        theta, Z = np.linalg.eigh(0.5 * (Tk + Tk.T))
+        theta, Z = theta[::-1][:top], Z[:, ::-1][:, :top]
+        res = np.linalg.norm(T[k:k + b, :k] @ Z, axis=0)
+        now = time.perf_counter()
+        timing["rr"] = now - t
+        timing["since"] = now
+        stats["rayleigh_ritz"] += now - t
+        return theta, Z, res, bool(np.all(res[:n_wanted] <= tol))
+
+    k = 0                 # basis vectors so far; the pending block is rows k..k+b
+    coupled_from = 0      # the pending block is coupled to rows coupled_from..k (after a restart: 0)
+    products = 0
+    restarts = 0
+    converged = False
+    while True:
+        while k + b <= max_basis:
+            t0 = time.perf_counter()
+            X = Vt[k:k + b].T
+            W = np.asarray(apply(X), dtype=dtype)
+            products += b
+            t1 = time.perf_counter()
+            stats["products"] += t1 - t0
+            W -= np.outer(p, p @ W)
+            norm_before = np.linalg.norm(W, axis=0)
+            # local pass: the block three-term recurrence (or the restart's arrow)
+            local = Vt[coupled_from:k + b]
+            H = np.zeros((k + b, b))
+            H_loc = local @ W
+            W -= local.T @ H_loc
+            H[coupled_from:] = H_loc
+            # measured reorthogonalisation against the whole basis: one BLAS-3 read measures the
+            # components; they are removed (a second read) only above the semi-orthogonality level,
+            # and the pass is repeated when it removed most of W (Kahan-Parlett "twice is enough")
+            basis = Vt[:k + b]
+            for _ in range(2):
+                C = basis @ W
+                norm_in = np.linalg.norm(W, axis=0)
+                if np.abs(C).max() <= semi * max(float(norm_in.max()), 1e-300):
+                    break
+                W -= basis.T @ C
+                stats["reorthogonalisations"] += 1
+                H += C
+                W -= np.outer(p, p @ W)
+                if np.all(np.linalg.norm(W, axis=0) >= 0.7 * norm_in):
+                    break
+            t2 = time.perf_counter()
+            stats["orthogonalisation"] += t2 - t1
+            Xn, R = _orthonormal_block(W, rng, basis, p, float(norm_before.max()))
+            stats["orthogonalisation"] += time.perf_counter() - t2
+            T[:k + b, k:k + b] = H
+            T[k:k + b, :k + b] = H.T
+            T[k + b:k + 2 * b, k:k + b] = R
+            T[k:k + b, k + b:k + 2 * b] = R.T
+            Vt[k + b:k + 2 * b] = Xn.T
+            coupled_from = k
+            k += b
+            if (check_share > 0 and keep + b <= k <= max_basis - b
+                    and time.perf_counter() - timing["since"] >= timing["rr"] / check_share):
+                theta, Z, res, converged = rayleigh_ritz(k)
+                if converged:
+                    break
+        if not converged:
+            theta, Z, res, converged = rayleigh_ritz(k)
+        if converged or restarts >= max_restarts:
+            break
+        # thick restart: keep the leading Ritz vectors
+        t3 = time.perf_counter()
+        E = T[k:k + b, :k]
+        Zk = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
+        Vt[:keep] = Zk @ Vt[:k]
+        Vt[keep:keep + b] = Vt[k:k + b]
+        Tn = np.zeros_like(T)
+        Tn[:keep, :keep] = np.diag(theta[:keep])
+        C = E @ Z[:, :keep]
+        Tn[keep:keep + b, :keep] = C
+        Tn[:keep, keep:keep + b] = C.T
+        T = Tn
+        k = keep
+        coupled_from = 0
+        restarts += 1
+        stats["restarts"] += time.perf_counter() - t3
+    Zw = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
+    Y = Zw @ Vt[:k]
+    return KrylovOutput(values=theta[:n_wanted].copy(), vectors=Y[:n_wanted],
+                        residual_estimates=res[:n_wanted], converged=converged,
+                        restarts=restarts, products=products,
+                        extra_values=theta[n_wanted:keep].copy(), extra_vectors=Y[n_wanted:],
+                        stats=stats)

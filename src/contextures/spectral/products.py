@@ -1,0 +1,160 @@
+"""Fast products with the deflated Gram operator M = Q Qᵀ, the only thing the iterative solvers touch.
+
+A :class:`GramProducts` engine maps a block X (n × b) to M X = Q (Qᵀ X) for one
+:class:`~contextures.contexts.operator.ContextOperator`, in a working precision (float64 or
+float32), in a row order chosen for cache locality:
+
+- sparse Q: a CSR copy of Q and of Qᵀ in torch (its CSR × dense product is multi-threaded, scipy's
+  is not), with rows and columns renumbered by reverse Cuthill-McKee on the bipartite graph of Q so
+  that the rows a product gathers sit close together in memory (about 2× faster on a KNN operator);
+- dense Q: two BLAS-3 products, Q (Qᵀ X);
+- matrix-free Q: the operator's own block products (float64).
+
+Row renumbering changes nothing in the spectrum: the engine works on Π M Πᵀ and the solvers map
+vectors back with :meth:`GramProducts.to_original`. Every engine also gives an exact float64
+product for the final residuals (:meth:`GramProducts.apply64`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._memory import check_allocation
+
+# Below this many stored entries the reordering and the torch copy cost more than they save.
+_TORCH_MIN_NNZ = 200_000
+
+
+def _rcm_orders(Q: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column orders from reverse Cuthill-McKee on the bipartite graph [[0, Q], [Qᵀ, 0]]."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    n, m = Q.shape
+    pattern = sp.csr_matrix((np.ones(Q.nnz, dtype=np.int8), Q.indices, Q.indptr), shape=(n, m))
+    B = sp.bmat([[None, pattern], [pattern.T, None]], format="csr")
+    order = reverse_cuthill_mckee(B, symmetric_mode=True)
+    rows = order[order < n]
+    cols = order[order >= n] - n
+    return rows, cols
+
+
+class GramProducts:
+    """M X for a context operator; see the module docstring.
+
+    Parameters
+    ----------
+    op : ContextOperator
+    dtype : numpy dtype of the working precision (float64 or float32).
+    reorder : renumber rows and columns of a sparse Q for locality (default: when it is large).
+    use_torch : use torch's threaded CSR products for a sparse Q (default: when it is large).
+    """
+
+    def __init__(self, op, dtype=np.float64, reorder: bool | None = None,
+                 use_torch: bool | None = None):
+        self.op = op
+        self.dtype = np.dtype(dtype)
+        self.n = op.n_samples
+        self.row_order: np.ndarray | None = None
+        self.description = op.kind
+        p = np.sqrt(op.pi)
+        self._torch = None
+        if op.kind == "sparse":
+            Q = op._Q
+            large = Q.nnz >= _TORCH_MIN_NNZ
+            if reorder is None:
+                reorder = large
+            if use_torch is None:
+                use_torch = False
+            if reorder:
+                rows, cols = _rcm_orders(Q)
+                self.row_order = rows
+                Q = Q[rows][:, cols].tocsr()
+                self.description += ", RCM-reordered"
+            Q = Q.astype(self.dtype)
+            QT = Q.T.tocsr()
+            Q.sort_indices()
+            QT.sort_indices()
+            self._Q64 = op._Q if self.row_order is None else None
+            if use_torch:
+                self._torch = _TorchCSRPair(Q, QT)
+                self.description += f", torch CSR ({self._torch.threads} threads)"
+            self._Qw, self._QTw = Q, QT
+        elif op.kind == "dense":
+            Q = op._Q
+            if self.dtype != Q.dtype:
+                check_allocation(Q.size * self.dtype.itemsize, op.memory_budget,
+                                 f"a {self.dtype.name} copy of the dense {Q.shape[0]}×{Q.shape[1]} Q")
+                Q = Q.astype(self.dtype)
+            self._Qw = Q
+        else:
+            self.dtype = np.dtype(np.float64)
+        self.deflation = p if self.row_order is None else p[self.row_order]
+        self.deflation_w = self.deflation.astype(self.dtype)
+
+    @property
+    def uses_torch(self) -> bool:
+        return self._torch is not None
+
+    # --- products ---------------------------------------------------------------------------------
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """M X in the working precision and row order (X: n × b)."""
+        kind = self.op.kind
+        if kind == "sparse":
+            if self._torch is not None:
+                return self._torch.gram(X)
+            return np.asarray(self._Qw @ (self._QTw @ X))
+        if kind == "dense":
+            return self._Qw @ (self._Qw.T @ X)
+        return self.op.gram_matmat(np.asarray(X, dtype=np.float64))
+
+    def apply64(self, X: np.ndarray) -> np.ndarray:
+        """M X in float64 for X in the engine's row order."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.row_order is None or self.op.kind != "sparse":
+            return self.op.gram_matmat(X)
+        Xo = np.empty_like(X)
+        Xo[self.row_order] = X
+        return self.op.gram_matmat(Xo)[self.row_order]
+
+    def to_original(self, U: np.ndarray) -> np.ndarray:
+        """Rows of U (engine order) back in the sample order."""
+        if self.row_order is None:
+            return U
+        out = np.empty_like(U)
+        out[self.row_order] = U
+        return out
+
+    def from_original(self, U: np.ndarray) -> np.ndarray:
+        """Rows of U (sample order) in the engine's order."""
+        if self.row_order is None:
+            return U
+        return U[self.row_order]
+
+
+class _TorchCSRPair:
+    """Q and Qᵀ as torch CSR tensors; ``gram(X)`` = Q (Qᵀ X) with torch's threaded kernels."""
+
+    def __init__(self, Q: sp.csr_matrix, QT: sp.csr_matrix):
+        import torch
+
+        self.torch = torch
+        self.threads = torch.get_num_threads()
+        self.Q = self._tensor(Q)
+        self.QT = self._tensor(QT)
+
+    def _tensor(self, A: sp.csr_matrix):
+        torch = self.torch
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(A.indptr.astype(np.int64)),
+            torch.from_numpy(A.indices.astype(np.int64)),
+            torch.from_numpy(np.ascontiguousarray(A.data)),
+            size=A.shape, check_invariants=False,
+        )
+
+    def gram(self, X: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        Xt = torch.from_numpy(np.ascontiguousarray(X))
+        with torch.no_grad():
+            out = self.Q @ (self.QT @ Xt)
+        return out.numpy()

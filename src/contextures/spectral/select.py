@@ -1,0 +1,175 @@
+"""Solver specs, the ``auto`` choice and :func:`solve`, the one entry point of the engine.
+
+A solver is named by a spec in the project's grammar: ``auto``, ``dense``, ``svd_thin``,
+``krylov``, ``krylov(tol=1e-8,block_size=8)``, ``matrix_free``, ``arpack``, ``nystrom(m=2000)``
+or ``subsample(m=1000)`` (the last needs the data, see :class:`~contextures.spectral.Contexture`).
+
+``auto`` decides from the operator's size, kind and the memory budget, and says why in the
+result's ``notes``:
+
+1. a matrix-free operator (a dense kernel that does not fit) → ``matrix_free``;
+2. a thin operator (m ≤ min(n/2, 4000) context values: labels, teachers) → ``svd_thin``;
+3. a small one (n ≤ 1500, or too few samples for a Krylov basis) → ``dense``;
+4. everything else → ``krylov`` (block Krylov-Schur on Q, never forming M).
+
+A direct solver that would exceed the memory budget falls back to ``krylov``, and a Krylov basis
+that does not fit falls back to ``nystrom`` with as many landmarks as fit; the fallback is
+recorded in ``notes`` and announced with a :class:`UserWarning`. Nothing allocates over the
+budget silently: a computation that cannot fit at all raises :class:`MemoryBudgetError`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+from .._memory import fits, format_bytes, resolve_budget
+from ..exceptions import MemoryBudgetError, ParameterError, SpecError
+from ..spec import Call, format_spec, parse_spec
+from .approximate import default_landmarks, solve_nystrom
+from .dense import solve_dense, solve_svd_thin
+from .iterative import DEFAULT_TOL, krylov_parameters, solve_arpack, solve_krylov, solve_matrix_free
+from .result import SpectralResult
+from .threads import default_threads
+
+_KRYLOV_OPTIONS = ("tol", "block_size", "keep", "max_basis", "max_restarts", "precision",
+                   "check_share", "use_torch", "reorder")
+SOLVER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "auto": ("tol",),
+    "dense": (),
+    "svd_thin": (),
+    "krylov": _KRYLOV_OPTIONS,
+    "matrix_free": _KRYLOV_OPTIONS,
+    "arpack": ("tol",),
+    "nystrom": ("m",),
+    "subsample": ("m",),
+}
+_FUNCTIONS = {
+    "dense": solve_dense,
+    "svd_thin": solve_svd_thin,
+    "krylov": solve_krylov,
+    "matrix_free": solve_matrix_free,
+    "arpack": solve_arpack,
+    "nystrom": solve_nystrom,
+}
+DENSE_MAX_N = 1500
+THIN_MAX_M = 4000
+
+
+def parse_solver(spec: str | Call) -> Call:
+    """Parse and check a solver spec; unknown names or options are a :class:`SpecError`."""
+    call = parse_spec(spec) if isinstance(spec, str) else spec
+    if not isinstance(call, Call) or call.name not in SOLVER_OPTIONS:
+        name = getattr(call, "name", spec)
+        raise SpecError(f"unknown solver {name!r}; known solvers: {', '.join(SOLVER_OPTIONS)}")
+    if call.args or call.weight is not None:
+        raise SpecError(f"solver {call.name}: takes keyword options only")
+    unknown = sorted(set(call.params) - set(SOLVER_OPTIONS[call.name]))
+    if unknown:
+        allowed = ", ".join(SOLVER_OPTIONS[call.name]) or "no options"
+        raise SpecError(f"solver {call.name}: unknown option(s) {', '.join(unknown)}; "
+                        f"it takes {allowed}")
+    return call
+
+
+def choose_solver(op, n_components: int, memory_budget: int | None = None) -> tuple[str, str]:
+    """The ``auto`` choice for an operator: (solver name, the reason in words)."""
+    n, m = op.shape
+    d = n_components
+    budget = resolve_budget(memory_budget if memory_budget is not None else op.memory_budget)
+    if op.kind == "matrix_free":
+        return "matrix_free", ("the transition matrix is matrix-free (its dense form does not "
+                               "fit the memory budget): products computed block by block")
+    if m <= min(n / 2, THIN_MAX_M) and fits(24.0 * n * m, budget):
+        return "svd_thin", f"thin operator ({n} samples × {m} context values): thin SVD of Q"
+    b, keep, max_basis = krylov_parameters(n, d, op.kind)
+    krylov_ok = d <= keep and keep + b <= max_basis and max_basis + b <= n - 1
+    if (n <= DENSE_MAX_N or not krylov_ok) and fits(16.0 * n * n, budget):
+        why = f"n = {n} ≤ {DENSE_MAX_N}" if n <= DENSE_MAX_N else f"d = {d} is close to n = {n}"
+        return "dense", f"{why}: dense eigh of M"
+    return "krylov", (f"{op.kind} Q with n = {n}"
+                      + (f", nnz = {op.nnz}" if op.kind == "sparse" else "")
+                      + ": block Krylov-Schur on Q, M never formed")
+
+
+def _fallback(op, name: str, d: int, budget: int) -> tuple[str, str] | None:
+    """A solver that fits when ``name`` does not, with the reason; None when ``name`` fits."""
+    n, m = op.shape
+    need = {"dense": 16.0 * n * n, "svd_thin": 24.0 * n * m}.get(name)
+    if need is not None and not fits(need, budget) and name in ("dense", "svd_thin"):
+        return "krylov", (f"{name} needs {format_bytes(need)}, over the memory budget of "
+                          f"{format_bytes(budget)}: using krylov instead")
+    if name in ("krylov", "matrix_free", "arpack"):
+        b, keep, max_basis = krylov_parameters(n, d, op.kind)
+        need = (keep + 3 * b) * n * 8.0 + 4 * n * keep * 8.0
+        if not fits(need, budget):
+            landmarks = int(budget / (24.0 * n))
+            if landmarks < d + 1:
+                raise MemoryBudgetError(
+                    f"no solver fits: even {d + 1} Nyström landmarks on {n} samples need "
+                    f"{format_bytes(24.0 * n * (d + 1))}, over the budget of {format_bytes(budget)}")
+            return (f"nystrom(m={min(landmarks, default_landmarks(n, d))})",
+                    f"a Krylov basis for d = {d} needs {format_bytes(need)}, over the budget "
+                    f"of {format_bytes(budget)}: approximate Nyström instead")
+    return None
+
+
+def solve(op, n_components: int, solver: str | Call = "auto", *, tol: float | None = None,
+          random_state=None, memory_budget: int | str | None = None,
+          threads: int | None = None) -> SpectralResult:
+    """The top-d contexture (s_1..s_d, μ_1..μ_d) of a :class:`ContextOperator`.
+
+    Parameters
+    ----------
+    op : ContextOperator
+    n_components : d ≥ 1.
+    solver : a solver spec (see the module docstring); ``subsample`` needs the data and is only
+        available through :class:`~contextures.spectral.Contexture`.
+    tol : residual tolerance of the iterative solvers (default 1e-6), unless the spec sets one.
+    random_state : seed of the random start blocks / landmarks.
+    memory_budget : bytes (or ``"8G"``); default: the operator's, else half the available memory.
+    threads : BLAS threads (default: :func:`~contextures.spectral.threads.default_threads`).
+    """
+    d = _check_components(n_components, op.shape[0])
+    call = parse_solver(solver)
+    budget = resolve_budget(memory_budget if memory_budget is not None else op.memory_budget)
+    notes: list[str] = []
+    name = call.name
+    options = dict(call.params)
+    if name == "subsample":
+        raise ParameterError("the subsample solver refits the context on a subsample of the "
+                             "data: use Contexture(context, solver='subsample(m=...)')")
+    if name == "auto":
+        tol = options.pop("tol", tol)
+        name, why = choose_solver(op, d, budget)
+        notes.append(f"auto: {name} ({why})")
+    fallback = _fallback(op, name, d, budget)
+    if fallback is not None:
+        new, why = fallback
+        notes.append(f"fallback: {why}")
+        if call.name != "auto":
+            warnings.warn(f"solver {format_spec(call)}: {why}", UserWarning, stacklevel=2)
+        new_call = parse_spec(new)
+        name, options = new_call.name, dict(new_call.params)
+    if name in ("krylov", "matrix_free", "arpack"):
+        options.setdefault("tol", DEFAULT_TOL if tol is None else tol)
+    function = _FUNCTIONS[name]
+    start = time.perf_counter()
+    n_threads = default_threads() if threads is None else int(threads)
+    result = function(op, d, random_state=random_state, memory_budget=budget, notes=notes,
+                      threads=n_threads, **options)
+    result.notes.append(f"{time.perf_counter() - start:.3f} s with {n_threads} BLAS thread(s)")
+    return result
+
+
+def _check_components(n_components, n: int) -> int:
+    if isinstance(n_components, bool) or not isinstance(n_components, int | float) or (
+            int(n_components) != n_components):
+        raise ParameterError(f"n_components must be a positive integer, got {n_components!r}")
+    d = int(n_components)
+    if d < 1:
+        raise ParameterError(f"n_components must be ≥ 1, got {d}")
+    if n < d + 2:
+        raise ParameterError(f"n = {n} samples are too few for d = {d} components "
+                             f"(need n ≥ d + 2 = {d + 2})")
+    return d
