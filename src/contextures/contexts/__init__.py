@@ -1,7 +1,7 @@
 """Contexts P⁺(a | x): samplers and finite-sample operators, built from spec strings.
 
 Built-in contexts (spec names): ``knn``, ``rbf``, ``knn_mask``, ``rbf_mask``, ``label``,
-``graph``, ``scarf``, ``noise``, ``cutmix``, ``teacher``, ``crop``. A :class:`ContextCache`
+``graph``, ``scarf``, ``noise``, ``cutmix``, ``teacher``, ``crop``, and the mixtures ``conv``, ``mix``, ``concat``. A :class:`ContextCache`
 shares neighbour lists and distance matrices between contexts fitted on the same sample.
 """
 
@@ -20,8 +20,16 @@ from .noise import NoiseContext  # noqa: E402  isort: skip
 from .cutmix import CutmixContext  # noqa: E402  isort: skip
 from .teacher import TeacherContext  # noqa: E402  isort: skip
 from .crop import CropContext  # noqa: E402  isort: skip
+from .mixtures import (  # noqa: E402  isort: skip
+    ConcatenationContext,
+    ConvolutionContext,
+    MixtureContext,
+)
 
 __all__ = [
+    "ConcatenationContext",
+    "ConvolutionContext",
+    "MixtureContext",
     "Context",
     "ContextCache",
     "ContextOperator",

@@ -57,6 +57,8 @@ class Context(BaseEstimator):
     needs_labels : whether ``fit`` requires ``y``.
     access : ``"kernel"`` when the finite operator is exact, ``"sample"`` when it is a Monte-Carlo
         estimate (the context can only be sampled, with a computable density).
+    strength_param : the parameter that sets the association strength (``k``, ``gamma``, ``p``…);
+        the canonical spec always writes it, so ``knn(k=30)`` stays ``knn(k=30)``.
     value_space : ``"input"`` when context values live in the input space (a ~ P⁺(·|x) is a
         point like x: augmentations, neighbours), ``"label"`` for labels, ``"other"`` otherwise.
     """
@@ -66,6 +68,7 @@ class Context(BaseEstimator):
     needs_labels: ClassVar[bool] = False
     access: ClassVar[str] = "kernel"
     value_space: ClassVar[str] = "input"
+    strength_param: ClassVar[str | None] = None
 
     # --- the spec grammar -----------------------------------------------------------------------
     @classmethod
@@ -85,7 +88,8 @@ class Context(BaseEstimator):
         return cls(**kwargs)
 
     def spec(self) -> str:
-        """Canonical spec string: the name and every parameter that differs from its default."""
+        """Canonical spec string: the name, the strength parameter (``strength_param``: k, γ, p…)
+        always, and every other parameter that differs from its default."""
         sig = inspect.signature(type(self).__init__).parameters
         kwargs = []
         for name, p in sig.items():
@@ -94,7 +98,8 @@ class Context(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, Context):
                 value = parse_spec(value.spec())
-            elif p.default is not inspect.Parameter.empty and _same(value, p.default):
+            elif (name != self.strength_param and p.default is not inspect.Parameter.empty
+                  and _same(value, p.default)):
                 continue
             kwargs.append((name, value))
         return format_spec(Call(self.spec_name, (), tuple(kwargs)))

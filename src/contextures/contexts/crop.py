@@ -46,6 +46,7 @@ class CropContext(Context):
     """
 
     spec_name = "crop"
+    strength_param = "alpha"
     access = "sample"
     value_space = "input"
 

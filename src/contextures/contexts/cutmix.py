@@ -27,7 +27,6 @@ The operator is then the Monte-Carlo operator of :mod:`~contextures.contexts.mon
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -88,6 +87,7 @@ class CutmixContext(MonteCarloContext):
     """
 
     spec_name = "cutmix"
+    strength_param = "p"
     max_pair_evaluations = 2e9  # feature-pair evaluations allowed for the exact density
     max_candidates = 1e8  # (row, draw) pairs sharing a value
 
@@ -148,8 +148,6 @@ class CutmixContext(MonteCarloContext):
         log_p, log_q = float(safe_log(self.p_)), float(safe_log(1.0 - self.p_))
         heavy_min = math.ceil(F / 2)
         cost = 0.0
-        sizes = np.diff(C.indptr)
-        entries_rows: list[np.ndarray] = []
         entries_vals: list[np.ndarray] = []
         baseline = np.full(S, -np.inf)
         log_pa = np.empty(S)
@@ -186,11 +184,10 @@ class CutmixContext(MonteCarloContext):
             if np.isfinite(baseline[s]):
                 total = np.logaddexp(total, np.log(outside) + baseline[s])
             log_pa[s] = total - np.log(n)
-            entries_rows.append(R)
             entries_vals.append(logq_R - log_pa[s])
         self._log_pa = log_pa
         self._tables = (C, np.concatenate(entries_vals) if entries_vals else np.empty(0),
-                        baseline - log_pa, sizes)
+                        baseline - log_pa)
 
     def log_marginal(self) -> np.ndarray:
         check_fitted(self)
@@ -201,13 +198,12 @@ class CutmixContext(MonteCarloContext):
     def _weights(self, memory_budget: int | None) -> tuple[sp.csr_matrix, float]:
         if self._tables is None:
             self._compute(memory_budget)
-        C, vals, base, _ = self._tables
+        C, vals, base = self._tables
         n, S = self.n_samples_, self.n_draws_
         CT = sp.csr_matrix((vals, C.indices, C.indptr), shape=(S, n)).T.tocsr()
         # the row maximum over candidate entries and the baseline entries of each row
-        finite_vals = np.where(np.isfinite(vals), vals, -np.inf)
         rowmax = np.full(n, -np.inf)
-        np.maximum.at(rowmax, C.indices, finite_vals)
+        np.maximum.at(rowmax, C.indices, vals)
         with_base = np.flatnonzero(np.isfinite(base))
         unresolved = np.arange(n)
         for s in with_base[np.argsort(-base[with_base], kind="stable")]:
@@ -218,14 +214,15 @@ class CutmixContext(MonteCarloContext):
                 break
         log_thr = np.log(THRESHOLD)
         coo = CT.tocoo()
-        keep = (coo.data - rowmax[coo.row] >= log_thr) & np.isfinite(coo.data)
+        finite = np.isfinite(coo.data)
+        rel = np.where(finite, coo.data - rowmax[coo.row], -np.inf)
+        keep = rel >= log_thr
         rows = [coo.row[keep]]
         cols = [coo.col[keep]]
-        data = [np.exp(coo.data[keep] - rowmax[coo.row[keep]])]
+        data = [np.exp(rel[keep])]
         dropped_mass = np.zeros(n)
-        np.add.at(dropped_mass, coo.row[~keep & np.isfinite(coo.data)],
-                  np.exp(coo.data[~keep & np.isfinite(coo.data)] - rowmax[coo.row[~keep
-                                                                          & np.isfinite(coo.data)]]))
+        lost = finite & ~keep
+        np.add.at(dropped_mass, coo.row[lost], np.exp(rel[lost]))
         nnz = int(keep.sum())
         for s in with_base:
             outside = np.ones(n, dtype=bool)
@@ -304,6 +301,3 @@ class CutmixContext(MonteCarloContext):
         L[L < np.log(THRESHOLD)] = -np.inf
         W = sp.csr_matrix(np.exp(L))
         return row_normalize(W)
-
-    def sample(self, indices: np.ndarray, random_state: Any = None) -> np.ndarray:
-        return super().sample(indices, random_state)

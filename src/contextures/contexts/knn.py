@@ -59,6 +59,7 @@ class KNNContext(Context):
     """
 
     spec_name = "knn"
+    strength_param = "k"
 
     def __init__(self, k: int = 30, include_self: bool = False):
         self.k = k

@@ -1,6 +1,6 @@
 """Label context: the context variable is the label y of x (needs labels at ``fit``).
 
-Classification (integer or boolean y, or ``task="classification"``): the C classes present are
+Classification (integer, boolean or string y, or ``task="classification"``): the C classes present are
 the context values; P[i, c] = 1{y_i = c} (n × C sparse), c_c = P_A(c) = n_c / n and
 Q = P diag(c)^{-1/2} / √n has orthonormal columns, so the singular values are s₀ = 1, then 1
 (C − 1 times), then 0: the contexture is the span of the class indicators. ``classes_`` maps
@@ -56,15 +56,16 @@ def check_labels(y: Any, n: int, who: str) -> np.ndarray:
         raise ParameterError(f"{who}: y contains NaN or infinite values")
     if arr.dtype.kind == "O":
         try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(f"{who}: labels must be numeric codes or floats") from exc
+            np.unique(arr)
+        except TypeError as exc:
+            raise ParameterError(f"{who}: labels of mixed types cannot be compared") from exc
     return arr
 
 
 def is_classification(y: np.ndarray, task: str) -> bool:
+    """``auto``: integer, boolean, string or object labels are classes; floats are targets."""
     if task == "auto":
-        return y.ndim == 1 and y.dtype.kind in "biu"
+        return y.ndim == 1 and y.dtype.kind in "biuUSO"
     return task == "classification"
 
 

@@ -40,7 +40,7 @@ from .distances import median_gamma, squared_distances
 from .knn import k_upper_note, neighbor_transition
 from .neighbors import NeighborLists, kneighbors
 from .operator import ContextOperator
-from .rbf import KernelRows, check_gamma, rbf_rows_inplace, sample_from_rows
+from .rbf import KernelRows, check_gamma, rbf_rows, sample_from_rows
 
 
 def n_hidden(n_features: int, p: float) -> int:
@@ -59,6 +59,31 @@ def feature_masks(n_features: int, p: float, masks: int, random_state: Any) -> l
         keep[hidden] = False
         visible.append(np.flatnonzero(keep))
     return visible
+
+
+def masked_neighbor_transition(neighbors: np.ndarray, n_columns: int,
+                               memory_budget: int | None = None) -> sp.csr_matrix:
+    """CSR P = (1/masks) Σ_m (1/k)·1{j among the k neighbours of i under mask m}.
+
+    ``neighbors`` is (masks × rows × k). Counts are summed with ``bincount`` over blocks of rows
+    (a dense rows × n_columns count block per step), which is much faster than summing COO
+    duplicates.
+    """
+    masks, rows, k = neighbors.shape
+    scale = 1.0 / (masks * k)
+    step = max(1, min(rows, (1 << 23) // max(1, n_columns)))
+    check_allocation(8.0 * step * n_columns + 16.0 * masks * step * k, memory_budget,
+                     "a block of masked KNN counts")
+    parts = []
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        block = neighbors[:, r0:r1, :].astype(np.int64)
+        keys = (np.arange(r1 - r0)[None, :, None] * n_columns + block).ravel()
+        counts = np.bincount(keys, minlength=(r1 - r0) * n_columns).reshape(r1 - r0, n_columns)
+        parts.append(sp.csr_matrix(counts * scale))
+    P = sp.csr_matrix(sp.vstack(parts, format="csr"))
+    P.sort_indices()
+    return P
 
 
 def _check_masking(ctx: Any, who: str) -> tuple[float, int]:
@@ -84,6 +109,7 @@ class KNNMaskContext(Context):
     """
 
     spec_name = "knn_mask"
+    strength_param = "k"
 
     def __init__(self, k: int = 30, p: float = 0.2, masks: int = 50, random_state: int | None = 0):
         self.k = k
@@ -123,12 +149,7 @@ class KNNMaskContext(Context):
     def operator(self, memory_budget: int | None = None) -> ContextOperator:
         check_fitted(self)
         masks, n, k = self.neighbors_.shape
-        check_allocation(masks * n * k * 24.0, memory_budget, "the masked KNN transition (COO)")
-        rows = np.tile(np.repeat(np.arange(n), k), masks)
-        data = np.full(rows.size, 1.0 / (k * masks))
-        P = sp.csr_matrix((data, (rows, self.neighbors_.ravel())), shape=(n, n))
-        P.sum_duplicates()
-        P.sort_indices()
+        P = masked_neighbor_transition(self.neighbors_, n, memory_budget)
         return ContextOperator(P, memory_budget=memory_budget,
                                description=f"{self.spec()}: exact sparse P averaged over "
                                            f"{masks} masks, n={n}, nnz={P.nnz}")
@@ -179,6 +200,7 @@ class RBFMaskContext(Context):
     """
 
     spec_name = "rbf_mask"
+    strength_param = "gamma"
 
     def __init__(self, gamma: float | str = "median", p: float = 0.2, masks: int = 50,
                  random_state: int | None = 0):
@@ -221,14 +243,16 @@ class RBFMaskContext(Context):
         if fits(4 * 8.0 * n * n, memory_budget):
             cache = getattr(self, "_cache", None)
             P = np.zeros((n, n))
+            buffer = np.empty((n, n)) if cache is not None else None
             for cols in self.visible_:
                 if cache is not None:
-                    D = np.array(cache.sq_distances(cols))
+                    P += rbf_rows(cache.sq_distances(cols), self.gamma_, out=buffer,
+                                  zero_min=True)
                 else:
                     D = squared_distances(np.ascontiguousarray(self.X_[:, cols]),
                                           memory_budget=memory_budget)
-                P += rbf_rows_inplace(D, self.gamma_)
-                del D
+                    P += rbf_rows(D, self.gamma_, zero_min=True)
+                    del D
             P /= masks
             return ContextOperator(P, memory_budget=memory_budget,
                                    description=f"{self.spec()}: exact dense P averaged over "

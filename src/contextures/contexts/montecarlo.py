@@ -25,7 +25,7 @@ halves ‖M₁ − M₂‖ ≈ √2 σ_{r/2} and σ_r ≈ σ_{r/2}/√2, so this
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,7 +44,7 @@ from .base import Context
 from .operator import ContextOperator
 
 THRESHOLD = 1e-12
-LOG_ZERO = -1e4  # log of an impossible event (exp underflows to exactly 0, no NaN from −inf)
+LOG_ZERO = -1e7  # log of an impossible event (exp gives exactly 0, and no NaN from −inf)
 _BLOCK_ENTRIES = 1 << 22  # rows × draws per dense block (32 MB)
 
 
@@ -189,6 +189,7 @@ class MonteCarloContext(Context):
 
     access = "sample"
     value_space = "input"
+    zero_density_possible: ClassVar[bool] = True  # log q uses LOG_ZERO for impossible draws
 
     # --- to implement ---------------------------------------------------------------------------
     def _check_params(self, who: str) -> None:  # pragma: no cover - abstract
@@ -269,7 +270,7 @@ class MonteCarloContext(Context):
         step = block_rows(self.n_draws_)
         for i0 in range(0, X_new.shape[0], step):
             L = self._log_q_new(X_new[i0:i0 + step])
-            if np.any(L.max(axis=1) <= 0.5 * LOG_ZERO):
+            if self.zero_density_possible and np.any(L.max(axis=1) <= 0.5 * LOG_ZERO):
                 raise ParameterError(f"{self.spec()}.transition: a new point cannot produce any "
                                      "of the training draws (density 0 everywhere)")
             rows.add(L - log_pa[None, :])

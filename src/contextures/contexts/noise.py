@@ -28,6 +28,8 @@ class NoiseContext(MonteCarloContext):
     """
 
     spec_name = "noise"
+    strength_param = "sigma"
+    zero_density_possible = False
 
     def __init__(self, sigma: float = 0.1, draws: int = 8, random_state: int | None = 0):
         self.sigma = sigma

@@ -132,8 +132,10 @@ class ContextOperator:
             self.kind = "sparse"
         elif isinstance(P, np.ndarray):
             check_allocation(P.size * 8, self.memory_budget, "the dense operator Q")
-            Q = (self._sqrt_pi[:, None] * P) * self._inv_sqrt_c_full[None, :]
-            self._Q = Q if keep.all() else Q[:, self.kept_columns]
+            Q = (P if keep.all() else P[:, self.kept_columns]).astype(np.float64, copy=True)
+            Q *= self._sqrt_pi[:, None]
+            Q *= self._inv_sqrt_c_full[None, self.kept_columns]
+            self._Q = Q
             self.kind = "dense"
         elif isinstance(P, MatrixFreeTransition):
             self.kind = "matrix_free"

@@ -34,13 +34,23 @@ from .operator import ContextOperator, MatrixFreeTransition
 _BLOCK_ENTRIES = 1 << 23  # 64 MB of float64 per row block
 
 
-def rbf_rows_inplace(D: np.ndarray, gamma: float) -> np.ndarray:
-    """Turn squared distances D (rows × m) into rows ∝ exp(−γ D), normalised, in place."""
-    D -= D.min(axis=1, keepdims=True)
-    D *= -gamma
-    np.exp(D, out=D)
-    D /= D.sum(axis=1, keepdims=True)
-    return D
+def rbf_rows(D: np.ndarray, gamma: float, *, out: np.ndarray | None = None,
+             zero_min: bool = False) -> np.ndarray:
+    """Rows ∝ exp(−γ D) of squared distances D (rows × m), normalised to sum to 1.
+
+    ``out`` receives the result (default: D itself, in place). Each row is shifted by its minimum
+    distance first (the maximum exponent); ``zero_min=True`` says the minima are already 0 (the
+    sample against itself, exact zeros on the diagonal) and skips that pass.
+    """
+    out = D if out is None else out
+    if zero_min:
+        np.multiply(D, -gamma, out=out)
+    else:
+        np.subtract(D, D.min(axis=1, keepdims=True), out=out)
+        out *= -gamma
+    np.exp(out, out=out)
+    out *= (1.0 / out.sum(axis=1))[:, None]
+    return out
 
 
 def check_gamma(gamma: Any, who: str) -> float | str:
@@ -81,12 +91,16 @@ class KernelRows(MatrixFreeTransition):
     def take(self, index: np.ndarray) -> np.ndarray:
         """Dense rows P[index] for any row numbers (one block: keep ``index`` short)."""
         index = np.asarray(index)
-        out = np.zeros((index.size, self.shape[1]))
+        out = None
         for cols, cn in zip(self.subsets, self._col_norms, strict=True):
             D = self._distances(self.X_rows[index][:, cols], cols, cn)
             if self.same:
                 D[np.arange(index.size), index] = 0.0
-            out += rbf_rows_inplace(D, self.gamma)
+            rows = rbf_rows(D, self.gamma)
+            if out is None:
+                out = rows
+            else:
+                out += rows
         if len(self.subsets) > 1:
             out /= len(self.subsets)
         return out
@@ -122,6 +136,7 @@ class RBFContext(Context):
     """
 
     spec_name = "rbf"
+    strength_param = "gamma"
 
     def __init__(self, gamma: float | str = "median"):
         self.gamma = gamma
@@ -147,19 +162,20 @@ class RBFContext(Context):
         self._cache = cache
         return self
 
-    def _distances(self, memory_budget: int | None) -> np.ndarray:
+    def _dense_rows(self, memory_budget: int | None) -> np.ndarray:
         cache = getattr(self, "_cache", None)
         if cache is not None:
             D = cache.sq_distances()
             check_allocation(D.nbytes, memory_budget, "the dense RBF transition matrix")
-            return np.array(D)  # a writable copy; the cached matrix stays intact
-        return squared_distances(self.X_, memory_budget=memory_budget)
+            return rbf_rows(D, self.gamma_, out=np.empty_like(D), zero_min=True)
+        D = squared_distances(self.X_, memory_budget=memory_budget)
+        return rbf_rows(D, self.gamma_, zero_min=True)
 
     def operator(self, memory_budget: int | None = None) -> ContextOperator:
         check_fitted(self)
         n = self.n_samples_
         if fits(3 * 8.0 * n * n, memory_budget):
-            P = rbf_rows_inplace(self._distances(memory_budget), self.gamma_)
+            P = self._dense_rows(memory_budget)
             return ContextOperator(P, memory_budget=memory_budget,
                                    description=f"{self.spec()}: exact dense P, n={n}, "
                                                f"gamma={self.gamma_:.6g}")

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ParameterError
-from ._values import MatchSum, ValueCodes
 from ._validation import check_probability
+from ._values import MatchSum, ValueCodes
 from .base import register_context
 from .montecarlo import MonteCarloContext, safe_log
 
@@ -57,6 +57,7 @@ class ScarfContext(MonteCarloContext):
     """
 
     spec_name = "scarf"
+    strength_param = "p"
 
     def __init__(self, p: float = 0.3, draws: int = 8, random_state: int | None = 0):
         self.p = p
