@@ -162,3 +162,37 @@ def test_minimax_weights_move_toward_the_worse_fitted_context(data):
 
 def test_convolution_class_is_registered():
     assert isinstance(make_context("conv(knn,rbf)"), ConvolutionContext)
+
+
+def test_contexture_resolves_minimax_weights(data):
+    from contextures.spectral import Contexture
+
+    X, _ = data
+    model = Contexture("mix(knn(k=4),rbf(gamma=0.05),weights=minimax,eta=0.2,rounds=4)",
+                       n_components=5, solver="dense").fit(X)
+    assert len(model.weights_history_) == 5
+    assert model.context_.weights_.sum() == pytest.approx(1.0)
+    w0, w1 = (float(w) for w in model.context_.weights_)
+    fixed = Contexture(f"mix({w0!r}*knn(k=4),"
+                       f"{w1!r}*rbf(gamma=0.05))",
+                       n_components=5, solver="dense").fit(X)
+    np.testing.assert_allclose(model.singular_values_, fixed.singular_values_, atol=1e-10)
+    Z = model.transform(X[:10] + 0.01)
+    assert Z.shape == (10, 5) and np.isfinite(Z).all()
+
+
+def test_contexture_concatenates_component_eigenfunctions(data):
+    from contextures.spectral import Contexture
+
+    X, _ = data
+    cat = Contexture("concat(knn(k=5),rbf(gamma=1))", n_components=4, solver="dense").fit(X)
+    a = Contexture("knn(k=5)", n_components=4, solver="dense").fit(X)
+    b = Contexture("rbf(gamma=1)", n_components=4, solver="dense").fit(X)
+    np.testing.assert_allclose(np.abs(cat.eigenfunctions_),
+                               np.abs(np.hstack([a.eigenfunctions_, b.eigenfunctions_])),
+                               atol=1e-8)
+    np.testing.assert_allclose(cat.singular_values_,
+                               np.concatenate([a.singular_values_, b.singular_values_]))
+    Xn = X[:7] + 0.02
+    np.testing.assert_allclose(np.abs(cat.transform(Xn)),
+                               np.abs(np.hstack([a.transform(Xn), b.transform(Xn)])), atol=1e-8)

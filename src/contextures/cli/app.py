@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "evaluate",
     "spectrum",
     "bench",
+    "bench_mixing",
 ]
 
 EXIT_INTERRUPTED = 130

@@ -15,6 +15,11 @@ through the context's transition rows p(x) = P⁺(· | x). On the training sampl
 are the rows of P. Convention: ``transform`` of the very array passed to ``fit`` (same values)
 returns the fitted ``eigenfunctions_``; this matters for KNN, where a training point given as a new
 point would count itself among its own neighbours.
+
+Mixtures (spec §5): ``mix(…, weights=minimax)`` has its weights resolved by the exact minimax
+re-weighting of :mod:`contextures.spectral.mixing` (history in ``weights_history_``);
+``concat(A,B,…)`` fits one Contexture per component with ``n_components`` each and concatenates
+their eigenfunctions and singular values (in component order, so not sorted overall).
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._memory import resolve_budget
 from ..contexts.base import Context, make_context
+from ..contexts.mixtures import ConcatenationContext, MixtureContext
 from ..exceptions import ParameterError
 from .approximate import solve_subsample
 from .iterative import DEFAULT_TOL
+from .mixing import minimax_weights
 from .select import _check_components, parse_solver, solve
 
 
@@ -111,6 +118,10 @@ class Contexture(TransformerMixin, BaseEstimator):
         base = self.context if isinstance(self.context, Context) else make_context(self.context)
         rng = np.random.default_rng(self.random_state)
         start = time.perf_counter()
+        self.components_ = None
+        self.weights_history_ = None
+        if isinstance(base, ConcatenationContext):
+            return self._fit_concat(base, X, y, d, start)
         if call.name == "subsample":
             result, context, rows, op = solve_subsample(base, X, y, d, m=call.params.get("m"),
                                                         random_state=rng, memory_budget=budget,
@@ -124,8 +135,15 @@ class Contexture(TransformerMixin, BaseEstimator):
         else:
             context = clone(base)
             context.fit(X, y)
-            op = context.operator(budget)
-            result = solve(op, d, call, tol=self.tol, random_state=rng, memory_budget=budget)
+            if isinstance(context, MixtureContext) and context.weights_ is None:
+                _, history, result = minimax_weights(context, d, solver=call, tol=self.tol,
+                                                     random_state=rng, memory_budget=budget)
+                self.weights_history_ = history
+                op = context.operator(budget)
+            else:
+                op = context.operator(budget)
+                result = solve(op, d, call, tol=self.tol, random_state=rng,
+                               memory_budget=budget)
             W = op.extension_weights(result.right_vectors, result.singular_values)
             self.eigenfunctions_ = result.eigenfunctions
         self.fit_time_ = time.perf_counter() - start
@@ -142,6 +160,26 @@ class Contexture(TransformerMixin, BaseEstimator):
         self._train_fingerprint = (X.shape, _fingerprint(X))
         return self
 
+    def _fit_concat(self, base: ConcatenationContext, X, y, d: int, start: float):
+        """concat(A,B,…): one Contexture per component, eigenfunctions side by side."""
+        parts = [clone(self).set_params(context=c).fit(X, y) for c in base.component_contexts()]
+        self.components_ = parts
+        self.context_ = base
+        self.result_ = None
+        self.eigenfunctions_ = np.hstack([p.eigenfunctions_ for p in parts])
+        self.singular_values_ = np.concatenate([p.singular_values_ for p in parts])
+        self.spectrum_ = None
+        self.residuals_ = np.concatenate([p.residuals_ for p in parts])
+        self.solver_ = "+".join(p.solver_ for p in parts)
+        self.solver_notes_ = [f"{p.context_.spec()}: {note}" for p in parts
+                              for note in p.solver_notes_]
+        self.converged_ = all(p.converged_ for p in parts)
+        self.n_features_in_ = X.shape[1]
+        self.extension_weights_ = None
+        self._train_fingerprint = (X.shape, _fingerprint(X))
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
     @staticmethod
     def _extend(context, X: np.ndarray, W: np.ndarray) -> np.ndarray:
         rows = context.transition(X)
@@ -149,13 +187,15 @@ class Contexture(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """μ_1..μ_d at the rows of X (n_new × d); the fitted ones for the training array itself."""
-        check_is_fitted(self, "extension_weights_")
+        check_is_fitted(self, "eigenfunctions_")
         X = _as_features(X, "Contexture.transform")
         if X.shape[1] != self.n_features_in_:
             raise ParameterError(f"Contexture.transform: X has {X.shape[1]} features, the model was "
                             f"fitted on {self.n_features_in_}")
         if (X.shape, _fingerprint(X)) == self._train_fingerprint:
             return self.eigenfunctions_.copy()
+        if getattr(self, "components_", None) is not None:
+            return np.hstack([p.transform(X) for p in self.components_])
         return self._extend(self.context_, X, self.extension_weights_)
 
     def fit_transform(self, X, y=None, **fit_params):

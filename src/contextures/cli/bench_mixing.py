@@ -1,0 +1,35 @@
+"""``contextures bench mixing``: single contexts vs their mixtures vs raw-feature baselines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .bench import bench_app
+
+
+@bench_app.command("mixing")
+def mixing(
+    suite: str = typer.Option("offline", "--suite", help="Dataset suite (labelled members)."),
+    data: list[str] = typer.Option(None, "--data", help="Datasets instead of a suite (repeat)."),
+    quick: bool = typer.Option(False, "--quick", help="Two small datasets, small encoders."),
+    out: Path = typer.Option(Path("results/bench-mixing"), "--out", help="Output directory."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Parallel workers."),
+    backend: str = typer.Option("joblib", "--backend", help="joblib or dask."),
+    scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in OUT."),
+) -> None:
+    """Compare each single context, their mixtures and two baselines by downstream test error."""
+    from ..datasets import suite as get_suite
+    from ..experiments.mixing import run_mixing_bench
+
+    datasets = list(data) if data else None
+    if datasets is None and not quick:
+        get_suite(suite)  # an unknown suite fails here, with its message
+    summary = run_mixing_bench(out, datasets=datasets, suite_name=suite, quick=quick,
+                               workers=workers, backend=backend, scheduler=scheduler,
+                               resume="overwrite" if overwrite else "auto")
+    typer.echo((out / "table.md").read_text())
+    typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'mixing.png'}"
+               f" ({summary['n_datasets']} datasets)")
