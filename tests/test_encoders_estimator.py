@@ -165,7 +165,7 @@ def test_objective_context_mismatches(grid):
         enc_for(MatrixContext(P), "supervised").fit(X)
     with pytest.raises(ParameterError, match="graph or another finite context"):
         enc_for(LabelMatrixContext(), "laplacian").fit(Xb, yb)
-    with pytest.raises(ParameterError, match="label values"):
+    with pytest.raises(ParameterError, match="values of context .* are labels"):
         enc_for(LabelMatrixContext(), "vicreg").fit(Xb, yb)
     with pytest.raises(ParameterError, match="needs y"):
         enc_for(LabelMatrixContext(), "supervised").fit(Xb)
@@ -334,3 +334,13 @@ def test_round_trip_of_a_t_psi_encoder_refits_the_context(tmp_path):
     back = load_encoder(tmp_path / "m")
     np.testing.assert_allclose(back.transform(X_new), enc.transform(X_new), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(back.transform(X), enc.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_deeply_nested_or_non_directory_model_files(saved, tmp_path):
+    _, path, _ = saved
+    dst = _copy(path, tmp_path)
+    (dst / CONFIG_NAME).write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ModelFileError, match="not valid JSON|JSON object"):
+        load_encoder(dst)
+    with pytest.raises(ModelFileError, match="expected a model directory"):
+        load_encoder(path / CONFIG_NAME)

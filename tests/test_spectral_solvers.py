@@ -113,7 +113,9 @@ def test_float32_krylov_is_refined_to_float64_accuracy(X):
     result = solve_krylov(op, 10, precision="float32", tol=1e-5, random_state=0)
     w, _ = reference(P)
     np.testing.assert_allclose(result.eigenvalues, w[1:11], atol=1e-8)
-    assert any("float64 Rayleigh-Ritz" in note for note in result.notes)
+    assert any("float64 refinement" in note for note in result.notes)
+    U = result.left_vectors
+    np.testing.assert_allclose(U.T @ U, np.eye(10), atol=1e-12)
 
 
 def test_reordered_products_give_the_same_spectrum(X):
@@ -298,3 +300,41 @@ def test_components_up_to_n_minus_one_are_exact():
         result = solve(op, 10, "krylov", random_state=0)   # too small for Krylov: dense, noted
     np.testing.assert_allclose(result.eigenvalues, w[1:11], atol=1e-10)
     assert any("solved densely" in note for note in result.notes)
+
+
+def many_cliques(sizes):
+    n = sum(sizes)
+    A = np.zeros((n, n))
+    start = 0
+    for size in sizes:
+        A[start:start + size, start:start + size] = 1
+        start += size
+    np.fill_diagonal(A, 0)
+    return A / A.sum(1, keepdims=True), np.repeat(np.arange(len(sizes)), sizes)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_more_components_than_the_block_size(precision):
+    """40 components: eigenvalue 1 has multiplicity 39 > block size; deflated explicitly."""
+    rng = np.random.default_rng(0)
+    P, labels = many_cliques(rng.integers(4, 9, size=40))
+    # perturb within cliques so that the non-unit eigenvalues are distinct
+    P = P * rng.uniform(0.5, 1.5, size=P.shape)
+    P /= P.sum(1, keepdims=True)
+    op = ContextOperator(sp.csr_matrix(P))
+    result = solve_krylov(op, 45, block_size=4, precision=precision, tol=1e-10, random_state=0)
+    w, _ = reference(P)
+    atol = 1e-8 if precision == "float64" else 1e-6
+    np.testing.assert_allclose(result.eigenvalues, w[1:46], atol=atol)
+    assert np.all(result.singular_values[:39] == 1.0)
+    assert any("40 connected components" in note for note in result.notes)
+    mu = result.eigenfunctions[:, :39]
+    for c in range(40):            # the unit ones are functions of the component
+        block = mu[labels == c]
+        np.testing.assert_allclose(block, np.broadcast_to(block[0], block.shape), atol=1e-12)
+    np.testing.assert_allclose(result.left_vectors.T @ result.left_vectors, np.eye(45),
+                               atol=1e-9)
+    np.testing.assert_allclose(np.sqrt(op.pi) @ result.left_vectors, 0, atol=1e-12)
+    few = solve_krylov(op, 10, random_state=0)
+    np.testing.assert_allclose(few.singular_values, 1.0)
+    assert few.max_residual < 1e-12

@@ -153,11 +153,11 @@ def _int_field(d: dict, key: str, path: Path, lo: int = 1, hi: int = _MAX_DIM) -
 def read_config(path) -> dict:
     """The validated config of a model directory (no tensors read)."""
     root = Path(path)
-    cfg_path = root / CONFIG_NAME if root.is_dir() else root
-    if root.is_file() and root.name != CONFIG_NAME:
-        raise _fail(root, f"expected a model directory holding {CONFIG_NAME} and {WEIGHTS_NAME}")
     if not root.exists():
         raise _fail(root, "does not exist")
+    if not root.is_dir():
+        raise _fail(root, f"expected a model directory holding {CONFIG_NAME} and {WEIGHTS_NAME}")
+    cfg_path = root / CONFIG_NAME
     if not cfg_path.is_file():
         raise _fail(root, f"missing {CONFIG_NAME}: not a model directory")
     size = cfg_path.stat().st_size
@@ -165,9 +165,9 @@ def read_config(path) -> dict:
              f"({size} bytes)")
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _fail(root, f"{CONFIG_NAME} is not valid JSON (truncated or corrupted): "
-                          f"{exc}") from None
+                          f"{str(exc)[:200]}") from None
     _require(isinstance(config, dict), root, f"{CONFIG_NAME} must hold a JSON object")
     _require(config.get("format") == FORMAT, root,
              f"not a contextures encoder file (format {config.get('format')!r})")
@@ -269,11 +269,15 @@ def load_encoder(path):
     for k, t in loaded.items():
         if not torch.isfinite(t).all():
             raise _fail(root, f"tensor {k} holds NaN or infinite values")
+    if "context.y" in loaded:
+        _require(list(loaded["context.y"].shape)[:1] == shapes["context.X"][:1], root,
+                 "tensor context.y does not have one entry per row of context.X")
 
     params = dict(config["params"])
     est = ContextureEncoder()
     known = set(est.get_params())
     est.set_params(**{k: v for k, v in params.items() if k in known})
+    est.set_params(n_components=d)   # the value validated against the tensors wins
     net = build_network(net_cfg["architecture"], net_cfg["in_dim"], d1,
                         hidden=net_cfg["hidden"], depth=net_cfg["depth"],
                         activation=net_cfg["activation"], skip=net_cfg["skip"])

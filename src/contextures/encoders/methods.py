@@ -98,11 +98,13 @@ class Method:
 
     def _need_input_values(self, sampler: ContextSampler) -> None:
         if sampler.value_space != "input":
+            what = ("labels" if sampler.value_space == "label"
+                    else f"not points of the input space (value space {sampler.value_space!r})")
             raise ParameterError(
                 f"objective {self.name!r} trains an encoder Ψ of the context variable and "
                 f"represents x by Φ = TΨ, which needs context values in the input space; the "
-                f"values of context {sampler.name} are {sampler.value_space} values "
-                "(use svme, kise or supervised instead)")
+                f"values of context {sampler.name} are {what} (use svme, kise or supervised "
+                "instead)")
 
     def _need_kernel(self, sampler: ContextSampler) -> None:
         if not sampler.has_kernel():

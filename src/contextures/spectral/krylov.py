@@ -1,13 +1,15 @@
-"""Block Krylov-Schur: the top eigenpairs of a symmetric PSD operator orthogonal to one known vector.
+"""Block Krylov-Schur: the top eigenpairs of a symmetric PSD operator orthogonal to known vectors.
 
 This is the iterative core behind the ``krylov`` and ``matrix_free`` solvers. It finds the
 ``n_wanted`` largest eigenpairs of the deflated operator
 
-    M̃ = (I − p pᵀ) M (I − p pᵀ)
+    M̃ = (I − D Dᵀ) M (I − D Dᵀ)
 
-where p = √π is the known top eigenvector of M = Q Qᵀ (eigenvalue s_0² = 1): every basis vector is
-kept orthogonal to p, so exactly one direction (the constant function) is removed, and other
-eigenvalues equal to 1 (a disconnected context) are found like any other.
+where D holds known orthonormal eigenvectors of M = Q Qᵀ (a :class:`Deflation`): usually only
+p = √π (eigenvalue s_0² = 1), so exactly one direction (the constant function) is removed; for a
+context with r connected components, the r component vectors √π·1_c/‖√π·1_c‖ (all of eigenvalue
+1), because a block Krylov method with block size b cannot find more than b copies of a repeated
+eigenvalue.
 
 Algorithm (block Lanczos with full reorthogonalisation and thick restarts, i.e. the block form of
 Stewart's Krylov-Schur method):
@@ -33,6 +35,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
+
+# a float32 block's components along the basis above this are removed (about 30 eps32: 1e-4
+# measurably degrades the float64-refined eigenvalues)
+SEMI_ORTHOGONALITY_FLOAT32 = 1e-5
 
 
 @dataclass
@@ -48,6 +55,71 @@ class KrylovOutput:
     extra_values: np.ndarray = field(default_factory=lambda: np.empty(0))
     extra_vectors: np.ndarray | None = None  # the next Ritz vectors (rows)
     stats: dict = field(default_factory=dict)  # seconds per phase, full reorthogonalisations
+
+
+class Deflation:
+    """The projection W ← (I − D Dᵀ) W for orthonormal columns D (n × r), applied in place.
+
+    ``Deflation(p)`` for one dense vector; ``Deflation.components(labels, sqrt_pi)`` for the
+    disjoint-support vectors D[:, c] = √π·1_c / ‖√π·1_c‖ of r connected components, stored as a
+    sparse n × r matrix (so r may be large).
+    """
+
+    def __init__(self, vector: np.ndarray):
+        self.D = np.asarray(vector)[:, None]
+        self.sparse = False
+        self.weights = np.ones(1)
+
+    @classmethod
+    def components(cls, labels: np.ndarray, sqrt_pi: np.ndarray, dtype) -> Deflation:
+        n = labels.size
+        r = int(labels.max()) + 1
+        norms = np.sqrt(np.bincount(labels, weights=sqrt_pi**2, minlength=r))
+        D = sp.csr_matrix(((sqrt_pi / norms[labels]).astype(dtype), (np.arange(n), labels)),
+                          shape=(n, r))
+        self = cls.__new__(cls)
+        self.D = D
+        self.DT = sp.csr_matrix(D.T)
+        self.sparse = True
+        self.weights = norms / np.sqrt(np.sum(norms**2))
+        return self
+
+    def component_space(self, count: int) -> np.ndarray:
+        """``count`` orthonormal vectors of span(D) orthogonal to √π = Σ_c a_c D[:, c] (dense).
+
+        With a_c = ‖√π·1_c‖, a Householder reflection H maps e_1 to a; its columns 2..r are an
+        orthonormal basis of a^⊥ in R^r, and D H[:, 1:] one of span(D) ⊥ √π.
+        """
+        a = self.weights
+        r = a.size
+        v = a.copy()
+        v[0] -= 1.0
+        vv = float(v @ v)
+        B = np.zeros((r, count))
+        B[np.arange(1, count + 1), np.arange(count)] = 1.0
+        if vv > 0:
+            B -= np.outer(v, 2.0 * v[1:count + 1] / vv)
+        return np.asarray(self.D @ B)
+
+    @property
+    def rank(self) -> int:
+        return self.D.shape[1]
+
+    def astype(self, dtype) -> Deflation:
+        if self.sparse:
+            D = self.D.astype(dtype)
+            out = Deflation.__new__(Deflation)
+            out.D, out.DT, out.sparse = D, sp.csr_matrix(D.T), True
+            out.weights = self.weights
+            return out
+        return Deflation(self.D[:, 0].astype(dtype))
+
+    def remove(self, W: np.ndarray) -> np.ndarray:
+        if self.sparse:
+            W -= self.D @ (self.DT @ W)
+        else:
+            W -= self.D @ (self.D.T @ W)
+        return W
 
 
 def _svqb(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,8 +138,8 @@ def _svqb(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _orthonormal_block(W: np.ndarray, rng: np.random.Generator, basis: np.ndarray,
-                       p: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rank-revealing orthonormalisation: W (n × b) = X R with X orthonormal, ⟂ ``basis`` and p.
+                       deflation: Deflation, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-revealing orthonormalisation: W (n × b) = X R with X orthonormal, ⟂ ``basis`` and D.
 
     Two SVQB steps (BLAS-3 Gram matrices; the second restores orthogonality to rounding) when W
     is well conditioned, a Householder QR followed by an SVD of R otherwise. Directions of W below
@@ -92,7 +164,7 @@ def _orthonormal_block(W: np.ndarray, rng: np.random.Generator, basis: np.ndarra
         fresh = rng.standard_normal((W.shape[0], k)).astype(W.dtype)
         good = X[:, ~small]
         for _ in range(2):
-            fresh -= np.outer(p, p @ fresh)
+            deflation.remove(fresh)
             if basis.shape[0]:
                 fresh -= basis.T @ (basis @ fresh)
             if good.shape[1]:
@@ -103,28 +175,29 @@ def _orthonormal_block(W: np.ndarray, rng: np.random.Generator, basis: np.ndarra
     return X, R
 
 
-def block_krylov_schur(apply, n: int, n_wanted: int, p: np.ndarray, *, block_size: int,
+def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, block_size: int,
                        max_basis: int, keep: int, tol: float, max_restarts: int,
                        rng: np.random.Generator, dtype=np.float64,
                        start: np.ndarray | None = None, check_share: float = 0.3
                        ) -> KrylovOutput:
     """Top ``n_wanted`` eigenpairs of (I − ppᵀ) M (I − ppᵀ); see the module docstring.
 
-    ``apply(X)`` returns M X for an (n × b) block; ``p`` is the unit deflation vector.
+    ``apply(X)`` returns M X for an (n × b) block; ``deflation`` removes the known eigenvectors.
     Requires n_wanted ≤ keep, keep + block_size ≤ max_basis and max_basis + block_size ≤ n − 1.
     ``start`` (rows) optionally seeds the first block. Besides the Rayleigh-Ritz step at each
     restart, convergence is checked between restarts (once the basis holds ``keep`` vectors)
     whenever the work since the last check is at least the cost of a check divided by
-    ``check_share``: the checks take at most that share of the time, and the iteration stops soon
-    after it converges. ``check_share=0`` checks at restarts only.
+    ``check_share`` (a third of it before the first restart): the checks take at most that share
+    of the time, and the iteration stops soon after it converges. ``check_share=0`` checks at
+    restarts only.
     """
     b = block_size
     dtype = np.dtype(dtype)
-    p = np.asarray(p, dtype=dtype)
+    deflation = deflation.astype(dtype)
     # semi-orthogonality level: components of a new block along the basis below it are left
     # (Ritz values stay accurate to rounding, Simon 1984); above it they are removed
     # (and far enough below tol that the Krylov relation, hence the residual estimate, holds)
-    semi = min(1e-9, 0.05 * tol) if dtype == np.float64 else 1e-5
+    semi = min(1e-9, 0.05 * tol) if dtype == np.float64 else SEMI_ORTHOGONALITY_FLOAT32
     Vt = np.empty((max_basis + b, n), dtype=dtype)     # basis vectors as rows
     T = np.zeros((max_basis + b, max_basis + b))       # projected matrix, float64
 
@@ -132,8 +205,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, p: np.ndarray, *, block_siz
     if start is not None:
         s = min(b, start.shape[0])
         X0[:, :s] = start[:s].T
-    X0 -= np.outer(p, p @ X0)
-    X0, _ = _orthonormal_block(X0, rng, Vt[:0], p, 1.0)
+    deflation.remove(X0)
+    X0, _ = _orthonormal_block(X0, rng, Vt[:0], deflation, 1.0)
     Vt[:b] = X0.T
 
     timing = {"rr": 0.0, "since": time.perf_counter()}
@@ -168,7 +241,7 @@ def block_krylov_schur(apply, n: int, n_wanted: int, p: np.ndarray, *, block_siz
             products += b
             t1 = time.perf_counter()
             stats["products"] += t1 - t0
-            W -= np.outer(p, p @ W)
+            deflation.remove(W)
             norm_before = np.linalg.norm(W, axis=0)
             # local pass: the block three-term recurrence (or the restart's arrow)
             local = Vt[coupled_from:k + b]
@@ -188,12 +261,12 @@ def block_krylov_schur(apply, n: int, n_wanted: int, p: np.ndarray, *, block_siz
                 W -= basis.T @ C
                 stats["reorthogonalisations"] += 1
                 H += C
-                W -= np.outer(p, p @ W)
+                deflation.remove(W)
                 if np.all(np.linalg.norm(W, axis=0) >= 0.7 * norm_in):
                     break
             t2 = time.perf_counter()
             stats["orthogonalisation"] += t2 - t1
-            Xn, R = _orthonormal_block(W, rng, basis, p, float(norm_before.max()))
+            Xn, R = _orthonormal_block(W, rng, basis, deflation, float(norm_before.max()))
             stats["orthogonalisation"] += time.perf_counter() - t2
             T[:k + b, k:k + b] = H
             T[k:k + b, :k + b] = H.T
@@ -202,8 +275,10 @@ def block_krylov_schur(apply, n: int, n_wanted: int, p: np.ndarray, *, block_siz
             Vt[k + b:k + 2 * b] = Xn.T
             coupled_from = k
             k += b
-            if (check_share > 0 and keep + b <= k <= max_basis - b
-                    and time.perf_counter() - timing["since"] >= timing["rr"] / check_share):
+            # (the first cycle rarely converges before its restart: check three times less)
+            share = check_share if restarts else check_share / 3
+            if (share > 0 and keep + b <= k <= max_basis - b
+                    and time.perf_counter() - timing["since"] >= timing["rr"] / share):
                 theta, Z, res, converged = rayleigh_ritz(k)
                 if converged:
                     break

@@ -96,6 +96,27 @@ class GramProducts:
     def uses_torch(self) -> bool:
         return self._torch is not None
 
+    def components(self) -> tuple[int, np.ndarray | None]:
+        """(r, labels): connected components of the context graph, labels of the rows in the
+        engine's order (None when r = 1 or Q is not sparse; a dense kernel is taken as connected).
+
+        Rows i and j are connected when they reach a common context value (Q[i, a] Q[j, a] ≠ 0);
+        M is block diagonal over the components, each with top eigenvalue exactly 1.
+        """
+        if self.op.kind != "sparse":
+            return 1, None
+        from scipy.sparse.csgraph import connected_components
+
+        Q = self._Qw
+        n, m = Q.shape
+        pattern = sp.csr_matrix((np.ones(Q.nnz, dtype=np.int8), Q.indices, Q.indptr), shape=(n, m))
+        B = sp.bmat([[None, pattern], [pattern.T, None]], format="csr")
+        _, labels = connected_components(B, directed=False)
+        rows = labels[:n]
+        _, rows = np.unique(rows, return_inverse=True)
+        r = int(rows.max()) + 1
+        return (r, rows) if r > 1 else (1, None)
+
     # --- products ---------------------------------------------------------------------------------
     def __call__(self, X: np.ndarray) -> np.ndarray:
         """M X in the working precision and row order (X: n × b)."""
