@@ -34,6 +34,8 @@ COMMAND_MODULES = [
     "spectrum",
     "bench",
     "bench_mixing",
+    "bench_correlation",
+    "run",
 ]
 
 EXIT_INTERRUPTED = 130

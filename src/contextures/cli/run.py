@@ -1,0 +1,56 @@
+"""``contextures run``: the main job — which context should I pretrain with on my data, and why?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+
+
+@app.command("run")
+def run(
+    data: str = typer.Option("abalone", "--data", help="Dataset spec (default: the bundled "
+                                                       "abalone)."),
+    context: list[str] = typer.Option(None, "--context", "-c",
+                                      help="Candidate context spec (repeat); default: the "
+                                           "documented grid of 15 KNN/RBF/masked/SCARF "
+                                           "candidates."),
+    out: Path = typer.Option(Path("results/run"), "--out", help="Output directory."),
+    d0: int = typer.Option(512, "--d0", min=2, help="Components of each exact encoder (τ's d₀)."),
+    max_fit: int = typer.Option(3000, "--max-fit", min=8,
+                                help="Fit contexts on at most this many pretrain rows (a seeded "
+                                     "subsample beyond, extended to the rest)."),
+    max_rows: int = typer.Option(None, "--max-rows", min=20, help="Cap the dataset's rows."),
+    beta: float = typer.Option(1.0, "--beta", help="τ's β."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and of the fitting subsample."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Parallel workers (each with one BLAS thread when > 1)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Discard earlier results in OUT instead of resuming."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Rank candidate contexts by τ, validate with the exact encoder's probe, write a report."""
+    from ..experiments.main_job import RunSettings, run_main_job
+
+    settings = RunSettings(data=data, d0=d0, beta=beta, split_seed=seed, fit_seed=seed,
+                           max_fit=max_fit, max_rows=max_rows)
+    result = run_main_job(out, settings, context or None, workers=workers,
+                          resume="overwrite" if overwrite else "auto", progress=not quiet,
+                          echo=typer.echo)
+    typer.echo("")
+    for line in result.table:
+        typer.echo(line)
+    rec = result.summary["recommendation"]
+    typer.echo("")
+    if rec.get("context"):
+        typer.echo(f"recommended: {rec['context']} — {rec['why']}")
+    else:
+        typer.echo(f"no recommendation: {rec['why']}")
+    corr = result.summary["correlation"]
+    if corr.get("pearson") is not None:
+        typer.echo(f"τ vs probe error over {corr['n']} ranked candidates: Pearson "
+                   f"{corr['pearson']:.3f}, Spearman {corr['spearman']:.3f}")
+    typer.echo(f"wrote {out / 'report.md'}, {out / 'results.csv'}, {out / 'summary.json'} "
+               f"and {len(result.written) - 3} figures")

@@ -1,0 +1,175 @@
+"""Figures of the experiments, drawn on matplotlib's Agg canvas and saved as PNG.
+
+Figures are built with :class:`matplotlib.figure.Figure` and
+:class:`matplotlib.backends.backend_agg.FigureCanvasAgg` directly: no pyplot, no global backend
+switch, no display needed, nothing left open. Every function writes one PNG and returns its path.
+
+Context families get fixed colours (:data:`FAMILY_COLOURS`); contexts on which τ abstains are
+drawn as hollow markers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FAMILY_COLOURS = {
+    "knn": "#1f77b4",
+    "rbf": "#d62728",
+    "knn_mask": "#2ca02c",
+    "rbf_mask": "#ff7f0e",
+    "scarf": "#9467bd",
+    "label": "#8c564b",
+}
+_OTHER = "#7f7f7f"
+DPI = 110
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    tmp.replace(path)
+    return path
+
+
+def family_colour(family: str) -> str:
+    return FAMILY_COLOURS.get(family, _OTHER)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def tau_error_scatter(rows: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = "",
+                      error_label: str = "err_{d*}", annotate: bool = False,
+                      tau_cap: float | None = None) -> Path:
+    """τ (x) against the probe error (y), one point per context, coloured by ``row["family"]``.
+
+    ``rows`` need ``tau``, ``err``, ``family`` and ``abstain`` (and ``context`` when
+    ``annotate``). τ beyond ``tau_cap`` (default: 3, or the largest ranked τ if higher) is drawn
+    at the cap with a right-pointing marker, so that a few huge abstaining values do not squash
+    the plot; the caption says so.
+    """
+    fig, (ax,) = _figure(6.4, 4.6)
+    points = [r for r in rows if _finite(r.get("tau")) and _finite(r.get("err"))]
+    ranked_taus = [r["tau"] for r in points if not r.get("abstain")]
+    cap = tau_cap if tau_cap is not None else max([3.0, *ranked_taus])
+    capped = 0
+    families = list(dict.fromkeys(str(r.get("family", "other")) for r in points))
+    for family in families:
+        colour = family_colour(family)
+        group = [r for r in points if str(r.get("family", "other")) == family]
+        for abstain in (False, True):
+            sel = [r for r in group if bool(r.get("abstain")) == abstain]
+            if not sel:
+                continue
+            x = np.array([min(r["tau"], cap) for r in sel])
+            y = np.array([r["err"] for r in sel])
+            over = np.array([r["tau"] > cap for r in sel])
+            capped += int(over.sum())
+            label = family if not abstain else f"{family} (abstain)"
+            face = colour if not abstain else "none"
+            ax.scatter(x[~over], y[~over], s=26, c=face, edgecolors=colour, linewidths=1.0,
+                       label=label)
+            if over.any():
+                ax.scatter(x[over], y[over], s=34, c=face, edgecolors=colour, marker=">",
+                           linewidths=1.0)
+        if annotate:
+            for r in group:
+                ax.annotate(str(r.get("context", "")), (min(r["tau"], cap), r["err"]),
+                            fontsize=6, alpha=0.8, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel("τ (lower predicts a better context)")
+    ax.set_ylabel(error_label)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if points:
+        ax.legend(fontsize=7, loc="best", frameon=False)
+    if capped:
+        ax.text(0.99, 0.01, f"{capped} context(s) with τ > {cap:.3g} drawn at the cap (▶)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#555555")
+    if not points:
+        ax.text(0.5, 0.5, "no context with a finite τ and error", transform=ax.transAxes,
+                ha="center", va="center")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def spectra_plot(spectra: Mapping[str, Sequence[float]], path: str | Path, *,
+                 families: Mapping[str, str] | None = None, title: str = "") -> Path:
+    """s_i² against i (log scale) for each named spectrum (s_1, s_2, … without s_0 = 1)."""
+    fig, (ax,) = _figure(6.8, 4.4)
+    for name, s in spectra.items():
+        sq = np.asarray(s, dtype=float) ** 2
+        i = np.arange(1, sq.size + 1)
+        keep = sq > 0
+        colour = family_colour(families.get(name, "")) if families else None
+        ax.plot(i[keep], sq[keep], lw=1.0, label=name, color=colour, alpha=0.85)
+    ax.set_yscale("log")
+    ax.set_xscale("log")
+    ax.set_xlabel("i")
+    ax.set_ylabel("s_i²")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if len(spectra) <= 24:
+        ax.legend(fontsize=6, ncol=2, frameon=False)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def tau_error_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float] | None]],
+                     path: str | Path, *, families: Mapping[str, str] | None = None,
+                     error_label: str = "err_d", title: str = "", max_tau: float = 3.0) -> Path:
+    """Two panels: τ_d against d (left) and the probe error err_d against d (right).
+
+    ``curves`` maps a context to (τ_d for d = 1..d₀−1, err_d for d = 1..D or None); the minimum
+    of each curve is marked. τ_d above ``max_tau`` is clipped to keep the panel readable.
+    """
+    fig, (left, right) = _figure(11.0, 4.4, ncols=2)
+    for name, (tau_d, err_d) in curves.items():
+        colour = family_colour(families.get(name, "")) if families else None
+        t = np.asarray(tau_d, dtype=float)
+        d = np.arange(1, t.size + 1)
+        finite = np.isfinite(t)
+        if finite.any():
+            line = left.plot(d[finite], np.minimum(t[finite], max_tau), lw=1.0, label=name,
+                             color=colour, alpha=0.85)[0]
+            k = int(np.nanargmin(np.where(finite, t, np.inf)))
+            left.plot([d[k]], [min(t[k], max_tau)], "o", ms=3, color=line.get_color())
+        else:
+            line = None
+        if err_d is not None:
+            e = np.asarray(err_d, dtype=float)
+            de = np.arange(1, e.size + 1)
+            colour2 = line.get_color() if line is not None else colour
+            right.plot(de, e, lw=1.0, label=name, color=colour2, alpha=0.85)
+            k = int(np.nanargmin(e))
+            right.plot([de[k]], [e[k]], "o", ms=3, color=colour2)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("d")
+        ax.grid(alpha=0.3, which="both")
+    left.set_ylabel(f"τ_d (clipped at {max_tau:g})")
+    right.set_ylabel(error_label)
+    left.set_title("τ_d (● = d̂ = argmin τ_d)", fontsize=9)
+    right.set_title("probe error err_d (● = d*)", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    if len(curves) <= 24:
+        left.legend(fontsize=6, ncol=2, frameon=False)
+    return _save(fig, path)
