@@ -196,3 +196,37 @@ def test_contexture_concatenates_component_eigenfunctions(data):
     Xn = X[:7] + 0.02
     np.testing.assert_allclose(np.abs(cat.transform(Xn)),
                                np.abs(np.hstack([a.transform(Xn), b.transform(Xn)])), atol=1e-8)
+
+
+@pytest.mark.parametrize("target", ["classes", "continuous"])
+def test_mixture_extends_to_new_points_by_its_kernel(data, target):
+    """mix(knn, conv(knn, label)): μ(x) = (1/s²) Σ_j π_j k(x, x_j) μ(x_j), k = Σ w_i k_i.
+
+    With a continuous target the label context is a linear kernel (feature mode), so the
+    mixture mixes a transition component with a feature component.
+    """
+    from contextures.spectral import Contexture
+
+    X, y = data
+    rng = np.random.default_rng(5)
+    if target == "continuous":
+        y = X[:, 0] + 0.1 * rng.standard_normal(X.shape[0])
+    X_new = X[:40] + 0.05 * rng.standard_normal((40, X.shape[1]))
+    weights = (0.3, 0.7)
+    parts = ("knn(k=10)", "conv(knn(k=10),label)")
+    spec = f"mix({weights[0]}*{parts[0]},{weights[1]}*{parts[1]})"
+    est = Contexture(spec, n_components=4, solver="dense", random_state=0).fit(X, y)
+    K = np.zeros((X_new.shape[0], X.shape[0]))
+    modes = []
+    for w, part in zip(weights, parts, strict=True):
+        ctx = make_context(part).fit(X, y)   # each component's kernel, built from it alone
+        op = ctx.operator()
+        G_train = op.dense_q() / np.sqrt(op.pi)[:, None]
+        rows = ctx.transition(X_new)
+        rows = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows)
+        G_new = rows[:, op.kept_columns] / np.sqrt(op.col_mass)
+        K += w * G_new @ G_train.T
+        modes.append(op.features)
+    assert modes[1] == (target == "continuous")
+    expected = (K * op.pi) @ est.eigenfunctions_ / est.singular_values_ ** 2
+    np.testing.assert_allclose(est.transform(X_new), expected, atol=1e-8)

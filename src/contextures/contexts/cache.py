@@ -28,7 +28,7 @@ from .._memory import resolve_budget
 from ..exceptions import ParameterError
 from ._validation import check_data
 from .distances import median_squared_distance, squared_distances
-from .neighbors import NeighborLists
+from .neighbors import NeighborLists, kneighbors
 
 
 def _checksum(X: np.ndarray) -> tuple[int, int, float]:
@@ -62,6 +62,7 @@ class ContextCache:
         self._neighbors: dict[tuple[int, ...] | None, NeighborLists] = {}
         self._distances: dict[tuple[int, ...] | None, np.ndarray] = {}
         self._medians: dict[tuple[int, ...] | None, float] = {}
+        self._queries: dict[tuple, tuple[np.ndarray, int]] = {}
 
     # --- identity -----------------------------------------------------------------------------
     def check_same(self, X: np.ndarray, who: str) -> None:
@@ -92,6 +93,29 @@ class ContextCache:
             self._neighbors[key] = lists
         return lists
 
+    def query_neighbors(self, X_new: np.ndarray, k: int, features=None) -> np.ndarray:
+        """Indices (rows of X_new × k) of the k nearest cached-sample points of each new row.
+
+        The lists for max(k, ``max_k``) are computed once per (X_new, feature columns) and kept
+        while they fit in ``max_bytes`` with the distance matrices; a smaller k is a slice (the
+        order is total, see :mod:`~contextures.contexts.neighbors`).
+        """
+        key = (self._key(features), _checksum(X_new))
+        held = self._queries.get(key)
+        if held is None or held[0].shape[1] < k:
+            cols = self._key(features)
+            want = max(k, min(self.X.shape[0], self.max_k or 0))
+            Q = X_new if cols is None else np.ascontiguousarray(X_new[:, list(cols)])
+            idx, _ = kneighbors(self._columns(cols), want, Q, memory_budget=self.memory_budget)
+            if self._bytes_held() + idx.nbytes <= self.max_bytes:
+                self._queries[key] = (idx, X_new.shape[0])
+            return idx[:, :k]
+        return held[0][:, :k]
+
+    def _bytes_held(self) -> int:
+        return (sum(m.nbytes for m in self._distances.values())
+                + sum(idx.nbytes for idx, _ in self._queries.values()))
+
     def sq_distances(self, features=None) -> np.ndarray:
         """The n × n squared-distance matrix on the given feature columns (read-only)."""
         key = self._key(features)
@@ -99,8 +123,7 @@ class ContextCache:
         if D is None:
             D = squared_distances(self._columns(key), memory_budget=self.memory_budget)
             D.setflags(write=False)
-            used = sum(m.nbytes for m in self._distances.values())
-            if used + D.nbytes <= self.max_bytes:
+            if self._bytes_held() + D.nbytes <= self.max_bytes:
                 self._distances[key] = D
         return D
 
@@ -115,3 +138,4 @@ class ContextCache:
         self._neighbors.clear()
         self._distances.clear()
         self._medians.clear()
+        self._queries.clear()

@@ -144,6 +144,7 @@ class KNNMaskContext(Context):
         self.k_ = k
         self.visible_ = visible
         self.neighbors_ = neighbors
+        self._cache = cache  # reused by transition() for new rows it has already seen
         return self
 
     def operator(self, memory_budget: int | None = None) -> ContextOperator:
@@ -158,13 +159,17 @@ class KNNMaskContext(Context):
         """Mean over masks of 1/k on the k nearest training points on the visible features."""
         check_fitted(self)
         X_new = check_new_data(X_new, self.n_features_in_, f"{self.spec()}.transition")
+        cache = getattr(self, "_cache", None)
         total = None
         done: dict[tuple[int, ...], sp.csr_matrix] = {}
         for cols in self.visible_:
             key = tuple(int(c) for c in cols)
             if key not in done:
-                idx, _ = kneighbors(np.ascontiguousarray(self.X_[:, cols]), self.k_,
-                                    np.ascontiguousarray(X_new[:, cols]))
+                if cache is not None:
+                    idx = cache.query_neighbors(X_new, self.k_, key)
+                else:
+                    idx, _ = kneighbors(np.ascontiguousarray(self.X_[:, cols]), self.k_,
+                                        np.ascontiguousarray(X_new[:, cols]))
                 done[key] = neighbor_transition(idx, self.n_samples_)
             total = done[key] if total is None else total + done[key]
         total = sp.csr_matrix(total / len(self.visible_))

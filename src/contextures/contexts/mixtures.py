@@ -387,10 +387,16 @@ class MixtureContext(Context):
 
     def transition(self, X_new: np.ndarray):
         w = self._resolved()
-        if any(op.features for op in self.component_operators_):
-            raise ParameterError(f"{self.spec()}: a linear-kernel component has no transition "
-                                 "rows for new points")
+        ops = self.component_operators_
         rows = [c.transition(X_new) for c in self.components_]
+        if any(op.features for op in ops):
+            # the feature rows of operator(): √w_i P_i(x)[:, kept] / √c_i for a transition
+            # component, √w_i f_i(x) for a linear-kernel one (its c is 1)
+            blocks = []
+            for wi, r, op in zip(w, rows, ops, strict=True):
+                r = r.toarray() if sp.issparse(r) else np.asarray(r)
+                blocks.append(np.sqrt(wi) * r[:, op.kept_columns] / np.sqrt(op.col_mass))
+            return np.hstack(blocks)
         if all(sp.issparse(r) for r in rows):
             return sp.hstack([wi * r for wi, r in zip(w, rows, strict=True)], format="csr")
         return np.hstack([wi * (r.toarray() if sp.issparse(r) else r)

@@ -31,8 +31,10 @@ from ..contexts import ContextCache, make_context
 from ..exceptions import DataError, ParameterError
 from ._worker_cache import worker_cache
 
-CACHE_BYTES = 768 * 1024**2
-"""Bytes of distance matrices one worker's ContextCache may keep (they are recomputed beyond)."""
+CACHE_BYTES = 2 * 1024**3
+"""Bytes one worker's ContextCache may keep (recomputed beyond): the 50 masks × n_fit² distance
+matrices of the masked RBF family (900 MB at n_fit = 1500) and the masked neighbour lists of the
+downstream rows fit, so no cell recomputes them."""
 
 
 def current_blas_threads() -> int:
