@@ -1,0 +1,82 @@
+"""The main job, ``contextures run``: ranking, validation, report files, resume and bad input."""
+
+import csv
+import json
+
+import pytest
+
+from contextures.cli.app import main
+
+SMALL = ["--max-fit", "300", "--d0", "48", "-q"]
+CONTEXTS = ["knn(k=5)", "knn(k=60)", "rbf(gamma=0.05)", "rbf_mask(gamma=0.1,p=0.2,masks=5)"]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "abalone"
+    args = ["run", "--out", str(out), *SMALL]
+    for spec in CONTEXTS:
+        args += ["--context", spec]
+    assert main(args) == 0
+    return out, args
+
+
+def test_run_writes_the_report_the_table_and_the_figures(small_run, capsys):
+    out, _ = small_run
+    for name in ("report.md", "results.csv", "summary.json", "spectra.png",
+                 "tau_and_error_curves.png", "tau_vs_error.png"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"] == "abalone" and summary["task"] == "regression"
+    assert summary["n_fit"] == 300 and summary["d0"] == 48
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["context"] for r in rows] != [] and len(rows) == len(CONTEXTS)
+    # ranked by τ, abstentions after every ranked row
+    ranked = [r for r in rows if r["rank"]]
+    taus = [float(r["tau"]) for r in ranked]
+    assert taus == sorted(taus)
+    assert [int(r["rank"]) for r in ranked] == list(range(1, len(ranked) + 1))
+    assert rows[:len(ranked)] == ranked
+    for r in rows:
+        assert float(r["tau"]) >= 1.0
+        assert (r["abstain"] == "True") == (float(r["tau"]) >= 0.95 * 2)
+        assert 1 <= int(r["d_star"]) <= 48 and float(r["err"]) > 0
+    # the recommendation is the first ranked context, and the report names it
+    rec = summary["recommendation"]
+    if ranked:
+        assert rec["context"] == ranked[0]["context"]
+        assert rec["context"] in (out / "report.md").read_text()
+    corr = summary["correlation"]
+    assert corr["n_all"] == len(CONTEXTS)
+    assert -1 <= corr["pearson_all"] <= 1
+
+
+def test_a_rerun_resumes_without_recomputing(small_run, capsys):
+    out, args = small_run
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
+    assert main(args) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
+    assert before == after
+    text = capsys.readouterr().out
+    assert "recommended" in text or "no recommendation" in text
+
+
+def test_another_configuration_in_the_same_directory_is_refused(small_run, capsys):
+    out, _ = small_run
+    code = main(["run", "--out", str(out), "--context", "knn(k=7)", *SMALL])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "different" in err or "configuration" in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--context", "knn(k=oops)"], "k"),
+    (["--context", "nosuchcontext"], "nosuchcontext"),
+    (["--data", "csv:/no/such/file.csv:y"], "file.csv"),
+    (["--context", "knn(k=5)", "--context", "knn(k=5)"], "twice"),
+])
+def test_bad_input_gets_one_line_and_an_exit_code(tmp_path, capsys, args, fragment):
+    code = main(["run", "--out", str(tmp_path / "o"), *SMALL, *args])
+    err = capsys.readouterr().err
+    assert code not in (0, 70)
+    assert "Traceback" not in err and fragment in err
