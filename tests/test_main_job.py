@@ -80,3 +80,34 @@ def test_bad_input_gets_one_line_and_an_exit_code(tmp_path, capsys, args, fragme
     err = capsys.readouterr().err
     assert code not in (0, 70)
     assert "Traceback" not in err and fragment in err
+
+
+def test_ctrl_c_prints_one_line_keeps_finished_cells_and_the_rerun_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "contextures", "run", "--out", str(out), *SMALL]
+    for k in (3, 5, 8, 12, 20, 30):
+        cmd += ["--context", f"knn(k={k})"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        cells = out / "cells"
+        if cells.is_dir() and any(p.suffix == ".json" for p in cells.iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted; finished work is kept" in err and "Traceback" not in err
+    kept = {p.name for p in (out / "cells").iterdir() if p.suffix == ".json"}
+    assert kept and not list((out / "cells").glob(".tmp-*"))
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len([p for p in (out / "cells").iterdir() if p.suffix == ".json"]) == 6

@@ -36,9 +36,12 @@ COMMAND_MODULES = [
     "bench_mixing",
     "bench_correlation",
     "run",
+    "bench_alignment",
+    "bench_estimation",
 ]
 
 EXIT_INTERRUPTED = 130
+INTERRUPTED_MESSAGE = "interrupted; finished work is kept, rerun the same command to resume"
 EXIT_INTERNAL = 70
 
 
@@ -54,21 +57,27 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``contextures`` script; returns the exit code."""
-    _load_commands()
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        _load_commands()
         result = app(args=args, prog_name="contextures", standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
+        code = int(result) if isinstance(result, int) else 0
+        if code == EXIT_INTERRUPTED:  # typer's click returns 130 for Ctrl-C when not standalone
+            return _fail(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED)
+        return code
     except ContexturesError as exc:
         return _fail(str(exc), exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
+        if exc.exit_code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130)
+            return _fail(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        return _fail("interrupted; finished work is kept, rerun the same command to resume",
-                     EXIT_INTERRUPTED)
+    except typer.TyperException as exc:  # typer's own click: usage errors, bad option values
+        return _fail(exc.format_message(), int(getattr(exc, "exit_code", 2) or 2))
+    except (KeyboardInterrupt, click.exceptions.Abort, typer.Abort):
+        return _fail(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED)
     except BrokenPipeError:
         return 0
     except MemoryError:
