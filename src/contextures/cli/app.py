@@ -36,8 +36,6 @@ COMMAND_MODULES = [
     "bench_mixing",
     "bench_correlation",
     "run",
-    "bench_alignment",
-    "bench_estimation",
 ]
 
 EXIT_INTERRUPTED = 130
