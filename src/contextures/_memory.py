@@ -70,12 +70,13 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-def check_allocation(nbytes: float, budget: int | None, what: str) -> None:
+def check_allocation(nbytes: float, budget: int | str | None, what: str) -> None:
     """Raise :class:`MemoryBudgetError` before allocating ``nbytes`` over ``budget``.
 
-    Call this before every dense allocation of n x n or larger.
+    Call this before every dense allocation of n x n or larger. ``budget`` may be anything
+    :func:`resolve_budget` reads (bytes, ``"8G"``, None for the default).
     """
-    limit = default_budget() if budget is None else budget
+    limit = resolve_budget(budget)
     if nbytes > limit:
         raise MemoryBudgetError(
             f"{what} needs {format_bytes(nbytes)}, over the memory budget of "
@@ -83,7 +84,7 @@ def check_allocation(nbytes: float, budget: int | None, what: str) -> None:
         )
 
 
-def fits(nbytes: float, budget: int | None) -> bool:
-    """Whether ``nbytes`` fits in the budget."""
-    limit = default_budget() if budget is None else budget
+def fits(nbytes: float, budget: int | str | None) -> bool:
+    """Whether ``nbytes`` fits in the budget (read as in :func:`check_allocation`)."""
+    limit = resolve_budget(budget)
     return nbytes <= limit

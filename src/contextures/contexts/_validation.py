@@ -29,7 +29,36 @@ def check_data(X: Any, who: str, *, min_rows: int = 2) -> np.ndarray:
         bad = int((~np.isfinite(arr)).sum())
         raise ParameterError(f"{who}: X contains {bad} NaN or infinite value(s); impute or drop "
                              "them before building a context")
+    check_scale(arr, who)
     return np.ascontiguousarray(arr)
+
+
+_SQRT_MAX = float(np.sqrt(np.finfo(np.float64).max))    # ≈ 1.3e154
+_SQRT_TINY = float(np.sqrt(np.finfo(np.float64).tiny))  # ≈ 1.5e-154
+
+
+def check_scale(arr: np.ndarray, who: str) -> None:
+    """Refuse magnitudes at which squared distances are not representable in float64.
+
+    Distances ‖x_i − x_j‖² and sums of squares over n rows stay finite when
+    max|x| · 2·sqrt(n·F) < sqrt(float64 max); a largest column range r > 0 with r² below the
+    smallest normal float64 makes every squared distance 0 although the rows differ. Either way
+    the neighbours, kernels and standardisations built on them would be silently wrong.
+    """
+    if arr.size == 0:
+        return
+    n, F = arr.shape
+    biggest = float(np.abs(arr).max())
+    limit = _SQRT_MAX / (2.0 * np.sqrt(float(n) * F))
+    if biggest > limit:
+        raise ParameterError(f"{who}: X has values up to {biggest:.3g} in magnitude; squared "
+                             f"distances would overflow float64 (limit {limit:.3g} for {n} rows "
+                             f"× {F} features): rescale or standardise the features")
+    spread = float(np.max(arr.max(axis=0) - arr.min(axis=0)))
+    if 0.0 < spread < _SQRT_TINY:
+        raise ParameterError(f"{who}: the rows of X differ by at most {spread:.3g}; squared "
+                             "distances underflow to 0 in float64: rescale or standardise the "
+                             "features")
 
 
 def check_new_data(X_new: Any, n_features: int, who: str) -> np.ndarray:

@@ -8,8 +8,9 @@
   naming them (numeric: at most one distinct non-missing value, all-missing included;
   categorical: at most one distinct value counting "missing" as a value); ±inf becomes missing;
   booleans become 0/1 numbers; the rest is numeric (numeric dtype) or categorical (any other).
-- ``encode``: numeric → ``SimpleImputer(median)`` then ``StandardScaler``, so each column is
-  (x − median-imputed mean) / std of the fitting rows; categorical → missing as its own level
+- ``encode``: numeric → ``SimpleImputer(median)``, an exact power-of-two rescaling
+  (:class:`PowerOfTwoScaler`: keeps columns near the float64 limits from overflowing) then
+  ``StandardScaler``, so each column is (x − median-imputed mean) / std of the fitting rows; categorical → missing as its own level
   ``"missing"``, then ``OneHotEncoder(handle_unknown="infrequent_if_exist",
   min_frequency=...)``: levels seen in fewer than ``min_frequency`` of the fitting rows (default
   1%, at least 1 row) are grouped into one ``infrequent`` column, and unseen levels map to it.
@@ -24,7 +25,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -124,9 +125,33 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
                           dtype=object)
 
 
+class PowerOfTwoScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """x · 2^(−e) per column, 2^e the power of two at the column's largest magnitude.
+
+    Multiplying by a power of two is exact in floating point, and standardisation is invariant
+    to a column's scale, so the pipeline's output is bit-identical for ordinary columns; for
+    columns near the float64 limits (|x| ~ 1e300 or 1e-300) it keeps the mean and variance of
+    the standardisation from overflowing to inf or underflowing to 0.
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            biggest = np.nanmax(np.abs(X), axis=0, initial=0.0)
+        finite = np.isfinite(biggest) & (biggest > 0)
+        self.exponents_ = np.where(finite, np.frexp(np.where(finite, biggest, 1.0))[1], 0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "exponents_")
+        return np.ldexp(np.asarray(X, dtype=np.float64), -self.exponents_[None, :])
+
+
 def make_preprocessor(*, min_frequency: float | int = 0.01) -> Pipeline:
     """The unfitted preprocessing pipeline (module docstring)."""
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")),
+                        ("range", PowerOfTwoScaler()),
                         ("scale", StandardScaler())])
     categorical = Pipeline([
         ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL)),

@@ -96,8 +96,9 @@ def tau(singular_values, beta: float = 1.0, d0: int = 512, tol: float = ABSTAIN_
     tol : float in [0, 1)
         Relative tolerance of the abstention rule τ ≥ (1 − tol)(β + 1).
     """
-    if not (0 <= float(tol) < 1):
-        raise ParameterError(f"tol must be in [0, 1), got {tol!r}")
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.integer | np.floating) \
+            or not (0 <= float(tol) < 1):
+        raise ParameterError(f"tol must be a number in [0, 1), got {tol!r}")
     curve = tau_curve(singular_values, beta=beta, d0=d0)
     beta = float(beta)
     idx = int(np.argmin(curve))
