@@ -12,29 +12,49 @@ The rules every KNN-type context relies on:
 - **Size.** There are n − 1 other points, so k ≤ n − 1 for the training sample and k ≤ n for
   new points.
 
-The candidates come from scikit-learn's ``NearestNeighbors`` (a kd-tree for ≤ 5 features, brute
-force above, which is faster on this machine from ~6 dimensions up); a margin of extra candidates
-is requested, distances are recomputed exactly, and a row whose k-th distance is not safely below
-the last candidate's is queried again with twice as many candidates (exact ties at the boundary,
-many duplicates), so the result is exact and independent of the search algorithm.
+The candidates come from a search index (:func:`choose_algorithm`):
+
+- up to ``KD_TREE_MAX_FEATURES`` features, a scikit-learn ``KDTree`` built on the centred data
+  rotated to its principal axes, with the numerically null directions (exact linear dependencies
+  between features) dropped. Rotation preserves distances and dropping a null direction can only
+  shorten them, so the tree's distances never exceed the true ones (up to rounding), which is all
+  the completeness check below needs; principal axes make the tree's splits follow the spread of
+  the data (measured about 20 % faster on 11 correlated columns). The sample's own rows are
+  queried in the tree's leaf order (10–17 % faster), in parallel threads (the tree releases the
+  GIL);
+- above, scikit-learn's brute force (BLAS; a tree stops pruning in high dimension).
+
+The search returns a few more candidates than needed (k, the point itself, and
+``2 + k // 16`` more); distances are recomputed exactly, and a row whose k-th distance is not
+safely below the last candidate's search distance is queried again with twice as many candidates
+(exact ties at the boundary, many duplicates), so the result is exact and independent of the
+search algorithm.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import KDTree, NearestNeighbors
 
 from .._memory import check_allocation
 from ..exceptions import ParameterError
 
-KD_TREE_MAX_FEATURES = 5
+# measured on 20 000 × 6 (diamonds) and 100 000 × 11 (flights) standardised columns: the kd-tree
+# takes 1/7 and 1/2 of the CPU time of scikit-learn's brute force; the crossover above 11
+# features was not measured (16 is a guess; a tree stops pruning in high dimension)
+KD_TREE_MAX_FEATURES = 16
+KD_TREE_LEAF_SIZE = 20
 _GATHER_BYTES = 1 << 26  # rows × candidates × features per gather block
+_QUERY_CHUNK = 4096      # query rows per thread task
+_NULL_DIRECTION = 1e-12  # principal variances below this fraction of the largest are dropped
 
 
 def choose_algorithm(n_features: int) -> str:
-    """kd-tree in low dimension, brute force (BLAS, multithreaded) otherwise."""
+    """kd-tree (on principal axes) in low dimension, brute force (BLAS) otherwise."""
     return "kd_tree" if n_features <= KD_TREE_MAX_FEATURES else "brute"
 
 
@@ -49,12 +69,76 @@ def _exact_sq_distances(Q: np.ndarray, X: np.ndarray, cand: np.ndarray) -> np.nd
     return out
 
 
+class _PrincipalKDTree:
+    """A KDTree on (X − mean) R, R the principal axes of X with null directions dropped.
+
+    ``query(Q, m)`` returns the (search distances, indices) of the m nearest training points of
+    each row of Q, distances measured in the rotated space (never above the true distance, up to
+    rounding), computed in ``threads`` parallel chunks.
+    """
+
+    def __init__(self, X: np.ndarray, threads: int):
+        self.center = X.mean(axis=0)
+        Xc = X - self.center
+        var, axes = np.linalg.eigh(Xc.T @ Xc)
+        keep = var > _NULL_DIRECTION * max(float(var[-1]), 1e-300)
+        if not keep.any():          # every row identical: one direction is enough
+            keep[-1] = True
+        self.rotation = np.ascontiguousarray(axes[:, keep][:, ::-1])
+        self.tree = KDTree(Xc @ self.rotation, leaf_size=KD_TREE_LEAF_SIZE)
+        self.threads = max(1, int(threads))
+
+    def query_order(self, n: int) -> np.ndarray:
+        """The training rows in the tree's leaf order: queried in this order, consecutive queries
+        visit the same nodes (measured 10–17 % faster than the data's own order)."""
+        return np.asarray(self.tree.get_arrays()[1], dtype=np.int64)
+
+    def query(self, Q: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        Z = (Q - self.center) @ self.rotation
+        nq = Z.shape[0]
+        if self.threads == 1 or nq <= _QUERY_CHUNK:
+            return self.tree.query(Z, k=m)
+        dist = np.empty((nq, m))
+        ind = np.empty((nq, m), dtype=np.intp)
+
+        def task(r0: int) -> None:
+            r1 = min(nq, r0 + _QUERY_CHUNK)
+            dist[r0:r1], ind[r0:r1] = self.tree.query(Z[r0:r1], k=m)
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            list(pool.map(task, range(0, nq, _QUERY_CHUNK)))
+        return dist, ind
+
+
+class _BruteForce:
+    """scikit-learn's brute-force search (BLAS expansion of the distances)."""
+
+    def __init__(self, X: np.ndarray, threads: int):
+        self.search = NearestNeighbors(algorithm="brute", n_jobs=threads).fit(X)
+
+    def query_order(self, n: int) -> np.ndarray:
+        return np.arange(n)
+
+    def query(self, Q: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.search.kneighbors(Q, n_neighbors=m)
+
+
+def _search_index(X: np.ndarray, algorithm: str, threads: int):
+    if algorithm == "kd_tree":
+        return _PrincipalKDTree(X, threads)
+    if algorithm == "brute":
+        return _BruteForce(X, threads)
+    raise ParameterError(f"unknown neighbour search algorithm {algorithm!r}; "
+                         "use 'auto', 'kd_tree' or 'brute'")
+
+
 def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *,
                algorithm: str = "auto", memory_budget: int | None = None,
                n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest training points of each query, ordered by (squared distance, index).
 
     With ``X_query=None`` the queries are the training rows and each excludes itself by index.
+    ``n_jobs`` threads query the search index (default: every core).
     Returns ``(indices, sq_distances)``, both (n_query × k). See the module docstring for the rules.
     """
     X_train = np.ascontiguousarray(X_train, dtype=np.float64)
@@ -70,22 +154,25 @@ def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *
         return np.empty((0, k), dtype=np.int64), np.empty((0, k))
     if algorithm == "auto":
         algorithm = choose_algorithm(X_train.shape[1])
-    search = NearestNeighbors(algorithm=algorithm, n_jobs=n_jobs).fit(X_train)
+    threads = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    index = _search_index(X_train, algorithm, threads)
 
     out_idx = np.empty((nq, k), dtype=np.int64)
     out_d2 = np.empty((nq, k), dtype=np.float64)
-    # a rounding allowance for the search's own distances (brute force uses the expansion)
+    # a rounding allowance for the search's own distances (brute force uses the expansion, the
+    # tree a rotated copy of the data)
     sq_norm = np.einsum("ij,ij->i", X_train, X_train)
     q_norm = sq_norm if self_query else np.einsum("ij,ij->i", Q, Q)
     slack = 1e-9 * (q_norm + sq_norm.max()) + 1e-300
 
-    pending = np.arange(nq)
-    n_cand = min(n, k + int(self_query) + max(2, k // 4))
+    pending = index.query_order(n) if self_query else np.arange(nq)
+    n_cand = min(n, k + int(self_query) + 2 + k // 16)
     while pending.size:
         check_allocation(8.0 * 3 * pending.size * n_cand, memory_budget,
                          f"{pending.size}×{n_cand} neighbour candidates")
-        dist, cand = search.kneighbors(Q[pending], n_neighbors=n_cand)
-        d2 = _exact_sq_distances(Q[pending], X_train, cand)
+        Qp = Q[pending]
+        dist, cand = index.query(Qp, n_cand)
+        d2 = _exact_sq_distances(Qp, X_train, cand)
         if self_query:
             is_self = cand == pending[:, None]
             d2[is_self] = np.inf
@@ -96,7 +183,8 @@ def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *
         if n_cand >= n:
             complete = np.ones(pending.size, dtype=bool)
         else:
-            # points not returned are at search distance ≥ the last one returned
+            # points not returned are at search distance ≥ the last one returned, and the search
+            # distance never exceeds the true one (beyond the slack)
             last = dist[:, -1] ** 2
             complete = d2[:, -1] < last - slack[pending]
         done = pending[complete]

@@ -111,10 +111,17 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
         notes.append(f"n = {n} is too small for a Krylov basis of {max_basis + b} vectors: "
                      "solved densely instead")
         return solve_dense(op, d, random_state=random_state, memory_budget=budget, notes=notes)
-    basis_bytes = (max_basis + 2 * b) * n * dtype.itemsize + 4 * n * keep * 8
+    # a stored dense Q: products dominate, so M V and Qᵀ V are kept for the final residuals
+    track = op.kind == "dense" and dtype == np.float64
+
+    def basis_bytes_for(max_basis: int) -> float:
+        tracked = max_basis * (n + m) * dtype.itemsize if track else 0
+        return (max_basis + 2 * b) * n * dtype.itemsize + 4 * n * keep * 8 + tracked
+
+    basis_bytes = basis_bytes_for(max_basis)
     while not fits(basis_bytes, budget) and max_basis - keep > 2 * b:
         max_basis -= b
-        basis_bytes = (max_basis + 2 * b) * n * dtype.itemsize + 4 * n * keep * 8
+        basis_bytes = basis_bytes_for(max_basis)
     check_allocation(basis_bytes, budget, f"a Krylov basis of {max_basis + b} vectors of length {n}")
     rng = np.random.default_rng(random_state)
     # torch's OpenMP threads and OpenBLAS's threads busy-wait on each other when their calls
@@ -123,10 +130,10 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
     limit = threadpool_limits(1, user_api="blas") if engine.uses_torch else nullcontext()
     with limit:
         inner_tol = tol if dtype == np.float64 else max(tol, 2e-5)
-        out = block_krylov_schur(engine, n, d_rest, deflation, block_size=b,
-                                 max_basis=max_basis, keep=keep, tol=inner_tol,
+        out = block_krylov_schur(engine.with_half if track else engine, n, d_rest, deflation,
+                                 block_size=b, max_basis=max_basis, keep=keep, tol=inner_tol,
                                  max_restarts=max_restarts, rng=rng, dtype=dtype,
-                                 check_share=check_share)
+                                 check_share=check_share, track_products=track, m_columns=m)
     timing = ", ".join(f"{k} {v:.2f} s" for k, v in out.stats.items() if isinstance(v, float))
     notes.append(f"block Krylov-Schur: block {b}, basis {max_basis}, keep {keep}, "
                  f"{out.restarts} restarts, {out.products} products, {precision} "
@@ -137,6 +144,14 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
         products += U.shape[1]
         notes.append(f"float64 refinement of the {U.shape[1]} Ritz vectors (Cholesky QR, "
                      "Rayleigh quotients, exact residuals)")
+    elif track:
+        # residuals from the tracked products M V (no further product with Q; dense Q is never
+        # reordered, so the engine's order is the sample order)
+        theta = out.values
+        U = np.ascontiguousarray(out.vectors.T, dtype=np.float64)
+        MU = np.ascontiguousarray(out.products_of_vectors[0].T)
+        QtU = np.ascontiguousarray(out.products_of_vectors[1].T)
+        notes.append("residuals and right vectors from the products kept during the iteration")
     else:
         theta = out.values
         U = engine.to_original(np.ascontiguousarray(out.vectors.T, dtype=np.float64))
@@ -177,8 +192,7 @@ def _refine64(engine: GramProducts, out, deflation: Deflation):
     G = U.T @ U
     L = np.linalg.cholesky(0.5 * (G + G.T))
     U = U @ np.linalg.inv(L).T
-    QtU = np.asarray(engine.op.rmatmat(U))
-    MU = np.asarray(engine.op.matmat(QtU))
+    MU, QtU = engine.products64(U)
     theta = np.einsum("ij,ij->j", U, MU)
     return theta, U, MU, QtU
 

@@ -27,6 +27,13 @@ Stewart's Krylov-Schur method):
 
 With block size b between 8 and 16 the number of products matches single-vector Lanczos (ARPACK)
 while every operation is a block (BLAS-3) product.
+
+Product tracking (``track_products=True``, for operators whose products dominate the cost, such as a
+stored dense Q): ``apply(X)`` returns the pair (M X, Qᵀ X) and the engine keeps both for every basis
+vector, transformed alongside the basis at restarts, so that the Ritz vectors Y = Z V come with
+M Y = Z (M V) and Qᵀ Y = Z (Qᵀ V): the float64 residuals ‖M y − θ y‖ and the right singular
+vectors then cost no further product (each column of M V is an actual product with the operator;
+only the linear combination is new, with rounding error of order eps·‖Z‖).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ class KrylovOutput:
     products: int               # number of columns multiplied by M
     extra_values: np.ndarray = field(default_factory=lambda: np.empty(0))
     extra_vectors: np.ndarray | None = None  # the next Ritz vectors (rows)
+    products_of_vectors: tuple[np.ndarray, np.ndarray] | None = None  # (M Y, Qᵀ Y) rows, tracked
     stats: dict = field(default_factory=dict)  # seconds per phase, full reorthogonalisations
 
 
@@ -178,7 +186,8 @@ def _orthonormal_block(W: np.ndarray, rng: np.random.Generator, basis: np.ndarra
 def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, block_size: int,
                        max_basis: int, keep: int, tol: float, max_restarts: int,
                        rng: np.random.Generator, dtype=np.float64,
-                       start: np.ndarray | None = None, check_share: float = 0.3
+                       start: np.ndarray | None = None, check_share: float = 0.3,
+                       track_products: bool = False, m_columns: int | None = None
                        ) -> KrylovOutput:
     """Top ``n_wanted`` eigenpairs of (I − ppᵀ) M (I − ppᵀ); see the module docstring.
 
@@ -189,7 +198,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     whenever the work since the last check is at least the cost of a check divided by
     ``check_share`` (a third of it before the first restart): the checks take at most that share
     of the time, and the iteration stops soon after it converges. ``check_share=0`` checks at
-    restarts only.
+    restarts only. With ``track_products`` ``apply`` returns (M X, Qᵀ X) for a Q with
+    ``m_columns`` columns (see the module docstring).
     """
     b = block_size
     dtype = np.dtype(dtype)
@@ -200,6 +210,9 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     semi = min(1e-9, 0.05 * tol) if dtype == np.float64 else SEMI_ORTHOGONALITY_FLOAT32
     Vt = np.empty((max_basis + b, n), dtype=dtype)     # basis vectors as rows
     T = np.zeros((max_basis + b, max_basis + b))       # projected matrix, float64
+    if track_products:
+        MVt = np.empty((max_basis, n), dtype=dtype)        # M v for the basis rows v
+        QtVt = np.empty((max_basis, m_columns), dtype=dtype)  # Qᵀ v
 
     X0 = rng.standard_normal((n, b)).astype(dtype)
     if start is not None:
@@ -237,7 +250,13 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         while k + b <= max_basis:
             t0 = time.perf_counter()
             X = Vt[k:k + b].T
-            W = np.asarray(apply(X), dtype=dtype)
+            if track_products:
+                W, QtX = apply(X)
+                W = np.asarray(W, dtype=dtype)
+                MVt[k:k + b] = W.T
+                QtVt[k:k + b] = np.asarray(QtX).T
+            else:
+                W = np.asarray(apply(X), dtype=dtype)
             products += b
             t1 = time.perf_counter()
             stats["products"] += t1 - t0
@@ -292,6 +311,9 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         Zk = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
         Vt[:keep] = Zk @ Vt[:k]
         Vt[keep:keep + b] = Vt[k:k + b]
+        if track_products:
+            MVt[:keep] = Zk @ MVt[:k]
+            QtVt[:keep] = Zk @ QtVt[:k]
         Tn = np.zeros_like(T)
         Tn[:keep, :keep] = np.diag(theta[:keep])
         C = E @ Z[:, :keep]
@@ -304,8 +326,12 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         stats["restarts"] += time.perf_counter() - t3
     Zw = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
     Y = Zw @ Vt[:k]
+    tracked = None
+    if track_products:
+        Zn = Zw[:n_wanted]
+        tracked = (Zn @ MVt[:k], Zn @ QtVt[:k])
     return KrylovOutput(values=theta[:n_wanted].copy(), vectors=Y[:n_wanted],
                         residual_estimates=res[:n_wanted], converged=converged,
                         restarts=restarts, products=products,
                         extra_values=theta[n_wanted:keep].copy(), extra_vectors=Y[n_wanted:],
-                        stats=stats)
+                        stats=stats, products_of_vectors=tracked)
