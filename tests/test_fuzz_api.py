@@ -263,17 +263,16 @@ def test_known_hostile_cases_are_refused_with_a_message():
         tau(np.linspace(0.9, 0.1, 8), d0=8, tol="abc")
 
 
-# Solver options the fuzzing found unvalidated. They live in contextures/spectral (another
-# helper's area): each gives a bare ValueError/TypeError/ZeroDivisionError/SystemError instead of
-# a SpecError/ParameterError. strict=True: once fixed, this test XPASSes and fails, so the
-# marker gets removed and the cases join the suite.
+# Solver options the fuzzing found unvalidated (each gave a bare ValueError, TypeError,
+# ZeroDivisionError or SystemError, or was silently accepted); now each is a SpecError.
 UNVALIDATED_SOLVER_OPTIONS = ["krylov(block_size=-1)", "krylov(block_size=0)",
                               "krylov(block_size=abc)", "krylov(tol=abc)",
                               "matrix_free(tol=abc)", "nystrom(m=abc)", "subsample(m=abc)",
-                              "arpack(tol=abc)"]
+                              "arpack(tol=abc)", "krylov(max_restarts=-1)", "krylov(keep=-1)",
+                              "krylov(tol=-1)", "krylov(use_torch=abc)",
+                              "krylov(block_size=1.5)", "krylov(precision=float16)"]
 
 
-@pytest.mark.xfail(strict=True, reason="spectral solver options are not validated (see report)")
 def test_solver_options_are_validated():
     X = np.random.default_rng(0).standard_normal((60, 3))
     bare = []

@@ -133,7 +133,8 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
         out = block_krylov_schur(engine.with_half if track else engine, n, d_rest, deflation,
                                  block_size=b, max_basis=max_basis, keep=keep, tol=inner_tol,
                                  max_restarts=max_restarts, rng=rng, dtype=dtype,
-                                 check_share=check_share, track_products=track, m_columns=m)
+                                 check_share=check_share, track_products=track, m_columns=m,
+                                 product_cost=product_cost(op))
     timing = ", ".join(f"{k} {v:.2f} s" for k, v in out.stats.items() if isinstance(v, float))
     notes.append(f"block Krylov-Schur: block {b}, basis {max_basis}, keep {keep}, "
                  f"{out.restarts} restarts, {out.products} products, {precision} "
@@ -176,6 +177,22 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
         result.notes.append(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
     return result
+
+
+SPARSE_FLOP_WEIGHT = 8.0
+"""A sparse product's flop costs about this many dense-BLAS flops (memory-bound, measured)."""
+MATRIX_FREE_FLOP_WEIGHT = 8.0
+"""A matrix-free kernel product recomputes kernel entries: about this many multiply-adds each."""
+
+
+def product_cost(op) -> float:
+    """Cost of one product M x = Q(Qᵀx) in dense-BLAS flop equivalents (schedules the checks)."""
+    n, m = op.shape
+    if op.kind == "sparse":
+        return 4.0 * SPARSE_FLOP_WEIGHT * op.nnz
+    if op.kind == "dense":
+        return 4.0 * n * m
+    return 4.0 * MATRIX_FREE_FLOP_WEIGHT * n * m
 
 
 def _refine64(engine: GramProducts, out, deflation: Deflation):

@@ -52,6 +52,20 @@ _FUNCTIONS = {
     "arpack": solve_arpack,
     "nystrom": solve_nystrom,
 }
+# the type and range of every solver option: (kind, low, high) with kind int, float, bool or
+# one of a tuple of strings; low/high inclusive (None: unbounded)
+_OPTION_RULES: dict[str, tuple] = {
+    "tol": (float, 1e-15, 0.5),
+    "block_size": (int, 1, None),
+    "keep": (int, 1, None),
+    "max_basis": (int, 2, None),
+    "max_restarts": (int, 0, None),
+    "precision": (("auto", "float32", "float64"), None, None),
+    "check_share": (float, 0.0, 1.0),
+    "use_torch": (bool, None, None),
+    "reorder": (bool, None, None),
+    "m": (int, 2, None),
+}
 DENSE_MAX_N = 1500
 THIN_MAX_M = 4000
 
@@ -69,7 +83,30 @@ def parse_solver(spec: str | Call) -> Call:
         allowed = ", ".join(SOLVER_OPTIONS[call.name]) or "no options"
         raise SpecError(f"solver {call.name}: unknown option(s) {', '.join(unknown)}; "
                         f"it takes {allowed}")
+    for key, value in call.params.items():
+        _check_option(call.name, key, value)
     return call
+
+
+def _check_option(solver: str, key: str, value) -> None:
+    """A solver option of the wrong type or out of range is a :class:`SpecError`."""
+    kind, low, high = _OPTION_RULES[key]
+    where = f"solver {solver}: option {key}"
+    if isinstance(kind, tuple):
+        if value not in kind:
+            raise SpecError(f"{where} must be one of {', '.join(kind)}, got {value!r}")
+        return
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise SpecError(f"{where} must be true or false, got {value!r}")
+        return
+    number = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, number):
+        raise SpecError(f"{where} must be {'an integer' if kind is int else 'a number'}, "
+                        f"got {value!r}")
+    if value != value or (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f"≥ {low}" if high is None else f"in [{low}, {high}]")
+        raise SpecError(f"{where} must be {bounds}, got {value!r}")
 
 
 def choose_solver(op, n_components: int, memory_budget: int | None = None) -> tuple[str, str]:
