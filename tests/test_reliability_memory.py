@@ -97,8 +97,6 @@ def test_contexture_dense_refuses_fifty_thousand(monkeypatch):
         refused_at_once(lambda: Contexture("knn(k=2)", n_components=2).fit(X), seconds=30.0)
 
 
-@pytest.mark.xfail(strict=True, reason="RBF: the matrix-free operator's column mass (an O(n²) "
-                                       "pass) is computed before the budget check (see report)")
 def test_rbf_over_budget_refuses_at_once():
     """Dense RBF at n = 2 000 000 with a 64 MiB budget: nothing fits, refuse within seconds."""
     code = textwrap.dedent(f"""

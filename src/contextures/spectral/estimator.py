@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .._memory import resolve_budget
+from .._memory import check_allocation, resolve_budget
 from ..contexts.base import Context, make_context
 from ..contexts.mixtures import ConcatenationContext, MixtureContext
 from ..exceptions import ParameterError
@@ -116,6 +116,10 @@ class Contexture(TransformerMixin, BaseEstimator):
         call = parse_solver(self.solver)
         budget = resolve_budget(self.memory_budget)
         base = self.context if isinstance(self.context, Context) else make_context(self.context)
+        # the least any solver allocates (its n × (d + 1) left vectors and eigenfunctions), checked
+        # before the context is built: a hopeless request is refused at once
+        check_allocation(16.0 * n * (d + 1), budget,
+                         f"the {d + 1} eigenvectors and eigenfunctions of {n} samples")
         rng = np.random.default_rng(self.random_state)
         start = time.perf_counter()
         self.components_ = None
