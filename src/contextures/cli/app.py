@@ -36,6 +36,8 @@ COMMAND_MODULES = [
     "bench_mixing",
     "bench_correlation",
     "run",
+    "bench_alignment",
+    "bench_estimation",
 ]
 
 EXIT_INTERRUPTED = 130
