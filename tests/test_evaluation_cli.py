@@ -38,8 +38,17 @@ def test_evaluate_context_matches_its_parts(small_csv):
     assert r.error == pytest.approx(curve.error, rel=1e-6) and r.error_d == curve.d_star
     record = r.as_json()
     assert set(record) == {"context", "tau", "d_star", "abstain", "decay_rate", "error",
-                           "error_d"}
+                           "error_d", "tau_curve_vs_error_spearman"}
     assert record["context"] == "knn(k=10)"
+    # does τ_d track err_d: the Spearman correlation over the d where both are defined
+    from scipy.stats import spearmanr
+
+    t = np.asarray(expected.curve)
+    e = np.asarray(curve.errors)[:t.size]
+    ok = np.isfinite(t) & np.isfinite(e)
+    rho = spearmanr(t[ok], e[ok]).statistic
+    assert record["tau_curve_vs_error_spearman"] == pytest.approx(rho, abs=1e-9)
+    assert -1 <= rho <= 1
 
 
 def test_label_context_closed_forms():

@@ -7,11 +7,13 @@ d eigenfunctions (extended to the downstream-train and test rows), with the d th
 The table ranks the contexts by τ (lower is better); abstentions (τ close to β + 1) are listed
 last and marked. ``--json PATH`` writes
 
-    {"results": [{"context", "tau", "d_star", "abstain", "decay_rate", "error", "error_d"}, ...],
-     "dataset": SPEC, "split_seed": N}
+    {"results": [{"context", "tau", "d_star", "abstain", "decay_rate", "error", "error_d",
+                  "tau_curve_vs_error_spearman"}, ...], "dataset": SPEC, "split_seed": N}
 
 where ``d_star`` is argmin_d τ_d, ``error`` is err_{d*} = min_d err_d (MSE; one-hot MSE for
-classification) and ``error_d`` the probe's own best d (both null without a target).
+classification), ``error_d`` the probe's own best d and ``tau_curve_vs_error_spearman`` the
+Spearman correlation of τ_d and err_d over d — whether τ's curve tracks the probe's (all null
+without a target). The report prints that correlation per context.
 """
 
 from __future__ import annotations
@@ -121,6 +123,14 @@ def evaluate(
     if any(r.tau_result.abstain for r in results):
         typer.echo(f"abstain: tau >= {threshold:.4g} (within {results[0].tau_result.tol:.0%} of "
                    f"beta + 1 or above): extreme association, not ranked")
+    tracking = [(r.context, r.curve_tracking) for r in results if r.curve_tracking is not None]
+    if tracking:
+        typer.echo("does τ_d track the probe error err_d over d? Spearman(τ_d, err_d), d = 1.."
+                   f"{d_eff - 1}:")
+        for ctx, rho in tracking:
+            verdict = ("tracks it" if rho >= 0.5 else "weakly" if rho >= 0.2
+                       else "does not track it")
+            typer.echo(f"  {ctx}: {rho:+.3f} ({verdict})")
     if json_path is not None:
         payload = {"results": [r.as_json() for r in results], "dataset": data,
                    "split_seed": int(split_seed)}

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from ..contexts.base import make_context
 from ..exceptions import DataError, ParameterError
@@ -64,8 +65,28 @@ class ContextEvaluation:
     def error_d(self) -> int | None:
         return None if self.probe is None else self.probe.d_star
 
+    @property
+    def curve_tracking(self) -> float | None:
+        """Spearman rank correlation of τ_d and err_d over the d where both are finite.
+
+        Close to 1: the τ_d curve orders the dimensions as the probe does ([ICML §5.2] finds this
+        for weak and moderate association, not for strong). None without a probe or with fewer
+        than 3 usable d.
+        """
+        if self.probe is None:
+            return None
+        curve = np.asarray(self.tau_result.curve, dtype=float)
+        errors = np.asarray(self.probe.errors, dtype=float)[:curve.size]
+        curve = curve[:errors.size]
+        ok = np.isfinite(curve) & np.isfinite(errors)
+        if ok.sum() < 3 or np.ptp(curve[ok]) == 0 or np.ptp(errors[ok]) == 0:
+            return None
+        rho = spearmanr(curve[ok], errors[ok]).statistic
+        return float(rho) if np.isfinite(rho) else None
+
     def as_json(self) -> dict:
-        """``{"context", "tau", "d_star", "abstain", "decay_rate", "error", "error_d"}``; a
+        """``{"context", "tau", "d_star", "abstain", "decay_rate", "error", "error_d",
+        "tau_curve_vs_error_spearman"}``; a
         non-finite τ (every τ_d infinite) is written as null."""
         t = self.tau_result.tau
         return {
@@ -76,6 +97,7 @@ class ContextEvaluation:
             "decay_rate": float(self.decay_rate),
             "error": self.error,
             "error_d": self.error_d,
+            "tau_curve_vs_error_spearman": self.curve_tracking,
         }
 
 
