@@ -443,18 +443,10 @@ def run_alignment_bench(out_dir: str | Path, settings: AlignmentSettings, *, wor
                         retry_failed: bool = False, progress: bool = True,
                         echo: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Run the grid (resumable) and write summary.json, cells.csv, report.md and two heatmaps."""
-    from .grid import run_grid
+    from ._bench import run_bench
 
-    out = Path(out_dir)
-    cells = settings.cells()
-    records, counts = run_grid(cells, out, grid_config=settings.protocol(), workers=workers,
-                               backend=backend, scheduler=scheduler,
-                               threads_per_worker=threads_per_worker, resume=resume,
-                               retry_failed=retry_failed,
-                               progress=progress, description="alignment cells")
-    if echo is not None:
-        echo(f"{counts.total} cells: {counts.done} computed, {counts.skipped} already done, "
-             f"{counts.failed + counts.skipped_failed} failed ({counts.elapsed_seconds:.0f} s)")
-    summary = write_outputs(out, records, settings)
-    summary["run"] = counts.as_dict()
-    return summary
+    return run_bench(out_dir, settings.cells(), settings.protocol(),
+                     lambda out, records: write_outputs(out, records, settings),
+                     description="alignment cells", workers=workers, backend=backend,
+                     scheduler=scheduler, threads_per_worker=threads_per_worker, resume=resume,
+                     retry_failed=retry_failed, progress=progress, echo=echo)

@@ -375,17 +375,10 @@ def run_estimation_bench(out_dir: str | Path, settings: EstimationSettings, *, w
                          retry_failed: bool = False, progress: bool = True,
                          echo: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Run the grid (resumable) and write summary.json, cells.csv, table.md, estimation.png."""
-    from .grid import run_grid
+    from ._bench import run_bench
 
-    out = Path(out_dir)
-    records, counts = run_grid(settings.cells(), out, grid_config=settings.protocol(),
-                               workers=workers, backend=backend, scheduler=scheduler,
-                               threads_per_worker=threads_per_worker, resume=resume,
-                               retry_failed=retry_failed,
-                               progress=progress, description="estimation cells")
-    if echo is not None:
-        echo(f"{counts.total} cells: {counts.done} computed, {counts.skipped} already done, "
-             f"{counts.failed + counts.skipped_failed} failed ({counts.elapsed_seconds:.0f} s)")
-    summary = write_outputs(out, records, settings)
-    summary["run"] = counts.as_dict()
-    return summary
+    return run_bench(out_dir, settings.cells(), settings.protocol(),
+                     lambda out, records: write_outputs(out, records, settings),
+                     description="estimation cells", workers=workers, backend=backend,
+                     scheduler=scheduler, threads_per_worker=threads_per_worker, resume=resume,
+                     retry_failed=retry_failed, progress=progress, echo=echo)
