@@ -28,7 +28,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -437,16 +437,15 @@ def write_outputs(out: Path, records: Sequence[Mapping[str, Any]],
     return summary
 
 
-def run_alignment_bench(out_dir: str | Path, settings: AlignmentSettings, *, workers: int = 1,
-                        backend: str = "joblib", scheduler: str | None = None,
-                        threads_per_worker: int | None = None, resume: str = "auto",
-                        retry_failed: bool = False, progress: bool = True,
-                        echo: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """Run the grid (resumable) and write summary.json, cells.csv, report.md and two heatmaps."""
+def run_alignment_bench(out_dir: str | Path, settings: AlignmentSettings, **runner: Any) -> dict[str, Any]:
+    """Run the grid (resumable) and write summary.json, cells.csv, report.md and two heatmaps.
+
+    ``runner``: the options of :func:`~contextures.experiments._bench.run_bench` (``workers``,
+    ``backend``, ``scheduler``, ``threads_per_worker``, ``resume``, ``retry_failed``,
+    ``progress``, ``echo``).
+    """
     from ._bench import run_bench
 
     return run_bench(out_dir, settings.cells(), settings.protocol(),
                      lambda out, records: write_outputs(out, records, settings),
-                     description="alignment cells", workers=workers, backend=backend,
-                     scheduler=scheduler, threads_per_worker=threads_per_worker, resume=resume,
-                     retry_failed=retry_failed, progress=progress, echo=echo)
+                     description="alignment cells", **runner)

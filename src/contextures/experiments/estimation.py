@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -369,16 +369,16 @@ def write_outputs(out: Path, records, settings: EstimationSettings) -> dict[str,
     return summary
 
 
-def run_estimation_bench(out_dir: str | Path, settings: EstimationSettings, *, workers: int = 1,
-                         backend: str = "joblib", scheduler: str | None = None,
-                         threads_per_worker: int | None = None, resume: str = "auto",
-                         retry_failed: bool = False, progress: bool = True,
-                         echo: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """Run the grid (resumable) and write summary.json, cells.csv, table.md, estimation.png."""
+def run_estimation_bench(out_dir: str | Path, settings: EstimationSettings,
+                         **runner: Any) -> dict[str, Any]:
+    """Run the grid (resumable) and write summary.json, cells.csv, table.md, estimation.png.
+
+    ``runner``: the options of :func:`~contextures.experiments._bench.run_bench` (``workers``,
+    ``backend``, ``scheduler``, ``threads_per_worker``, ``resume``, ``retry_failed``,
+    ``progress``, ``echo``).
+    """
     from ._bench import run_bench
 
     return run_bench(out_dir, settings.cells(), settings.protocol(),
                      lambda out, records: write_outputs(out, records, settings),
-                     description="estimation cells", workers=workers, backend=backend,
-                     scheduler=scheduler, threads_per_worker=threads_per_worker, resume=resume,
-                     retry_failed=retry_failed, progress=progress, echo=echo)
+                     description="estimation cells", **runner)
