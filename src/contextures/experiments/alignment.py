@@ -39,6 +39,7 @@ from ..exceptions import ParameterError
 from ..reports.files import write_text
 from ..reports.markdown import fmt, markdown_table
 from . import Cell, worker_cache
+from ._bench import check_max_rows, check_positive_ints
 
 CELL_FN = "contextures.experiments.alignment:alignment_cell"
 
@@ -148,16 +149,11 @@ class AlignmentSettings:
     seeds: int = DEFAULT_SEEDS
 
     def __post_init__(self) -> None:
-        for name in ("n_components", "output_dim", "epochs", "mutual_k", "seeds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, ("n_components", "output_dim", "epochs", "mutual_k", "seeds"))
         if self.output_dim < self.n_components:
             raise ParameterError(f"output_dim d₁ = {self.output_dim} must be ≥ n_components "
                                  f"d = {self.n_components}")
-        if self.max_rows is not None and (not isinstance(self.max_rows, int)
-                                          or self.max_rows < 10):
-            raise ParameterError(f"max_rows must be an integer ≥ 10, got {self.max_rows!r}")
+        check_max_rows(self.max_rows)
         object.__setattr__(self, "widths", parse_int_list(self.widths, "widths"))
         object.__setattr__(self, "depths", parse_int_list(self.depths, "depths"))
         for name in ("lr", "weight_decay"):

@@ -46,6 +46,7 @@ from ..exceptions import ParameterError
 from ..reports.files import write_text
 from ..reports.markdown import fmt, markdown_table
 from . import Cell, worker_cache
+from ._bench import check_max_rows, check_positive_ints
 from .alignment import current_torch_threads, mean_sd, prepared_data, records_csv
 
 CELL_FN = "contextures.experiments.estimation:estimation_cell"
@@ -108,16 +109,11 @@ class EstimationSettings:
     seeds: int = DEFAULT_SEEDS
 
     def __post_init__(self) -> None:
-        for name in ("width", "depth", "output_dim", "n_top", "epochs", "seeds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, ("width", "depth", "output_dim", "n_top", "epochs", "seeds"))
         if self.output_dim < self.n_top:
             raise ParameterError(f"the network's d = {self.output_dim} outputs cannot give the "
                                  f"top {self.n_top} eigenvalues; use d ≥ {self.n_top}")
-        if self.max_rows is not None and (not isinstance(self.max_rows, int)
-                                          or self.max_rows < 10):
-            raise ParameterError(f"max_rows must be an integer ≥ 10, got {self.max_rows!r}")
+        check_max_rows(self.max_rows)
         datasets = tuple(self.datasets)
         if not datasets or len(set(datasets)) != len(datasets):
             raise ParameterError(f"datasets must be a non-empty list without duplicates, got "
