@@ -39,7 +39,6 @@ from .base import register_context
 from .montecarlo import (
     THRESHOLD,
     MonteCarloContext,
-    monte_carlo_operator,
     row_normalize,
     safe_log,
 )
@@ -242,15 +241,6 @@ class CutmixContext(MonteCarloContext):
         kept = np.asarray(W.sum(axis=1)).ravel()
         dropped = float(np.max(dropped_mass / np.maximum(kept + dropped_mass, 1e-300)))
         return W, dropped
-
-    def operator(self, memory_budget: int | None = None):
-        check_fitted(self)
-        if self._W is None:
-            self._W = self._weights(memory_budget)
-        W, dropped = self._W
-        seed = self.random_state if isinstance(self.random_state, int) else 0
-        return monte_carlo_operator(W, self.n_samples_, self.draws_, memory_budget=memory_budget,
-                                    description=self.spec(), max_dropped=dropped, seed=seed)
 
     def transition(self, X_new: np.ndarray) -> sp.csr_matrix:
         """Rows ∝ q(a_s | x)/P̂_A(a_s) over the training draws, q with the mean over all n rows."""
