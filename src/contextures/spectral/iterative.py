@@ -135,7 +135,7 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
                                  max_restarts=max_restarts, rng=rng, dtype=dtype,
                                  check_share=check_share, track_products=track, m_columns=m,
                                  product_cost=product_cost(op))
-    timing = ", ".join(f"{k} {v:.2f} s" for k, v in out.stats.items() if isinstance(v, float))
+    timing = ", ".join(f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in out.stats.items())
     notes.append(f"block Krylov-Schur: block {b}, basis {max_basis}, keep {keep}, "
                  f"{out.restarts} restarts, {out.products} products, {precision} "
                  f"({engine.description}); {timing}")
@@ -204,14 +204,13 @@ def _refine64(engine: GramProducts, out, deflation: Deflation):
     within 1e-8 of ARPACK on a 20 000-point KNN operator, the same as a full Rayleigh-Ritz step,
     which costs four more n × d × d products) and the exact residuals.
     """
-    U = np.asarray(out.vectors.T, dtype=np.float64)
-    U = engine.to_original(deflation.remove(U))
+    U = deflation.remove(np.asarray(out.vectors.T, dtype=np.float64))   # the engine's order
     G = U.T @ U
     L = np.linalg.cholesky(0.5 * (G + G.T))
     U = U @ np.linalg.inv(L).T
-    MU, QtU = engine.products64(U)
+    MU, QtU = engine.products64(U, engine_order=True)
     theta = np.einsum("ij,ij->j", U, MU)
-    return theta, U, MU, QtU
+    return theta, engine.to_original(U), engine.to_original(MU), QtU
 
 
 @with_solver_threads

@@ -123,64 +123,76 @@ class Deflation:
         return Deflation(self.D[:, 0].astype(dtype))
 
     def remove(self, W: np.ndarray) -> np.ndarray:
+        """W ← (I − D Dᵀ) W for the columns of W (n × b), in place."""
         if self.sparse:
             W -= self.D @ (self.DT @ W)
         else:
             W -= self.D @ (self.D.T @ W)
         return W
 
+    def remove_rows(self, Wt: np.ndarray) -> np.ndarray:
+        """The same for vectors stored as the rows of Wt (b × n), in place."""
+        if self.sparse:
+            Wt -= (self.D @ (self.DT @ Wt.T)).T
+        else:
+            d = self.D[:, 0]
+            Wt -= np.outer(Wt @ d, d)
+        return Wt
 
-def _svqb(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One SVQB step (Stathopoulos & Wu 2002): W = X R from the eigen-decomposition of WᵀW.
 
-    Returns X (orthonormal where σ > 0), R and the singular values σ of W.
+def _svqb(Wt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One SVQB step (Stathopoulos & Wu 2002) on the rows of Wt (b × n): W = X R from the
+    eigen-decomposition of WᵀW = Wt Wtᵀ.
+
+    Returns Xt (rows orthonormal where σ > 0), R and the singular values σ of W.
     """
-    G = W.T @ W
+    G = Wt @ Wt.T
     lam, U = np.linalg.eigh(0.5 * (G + G.T))
     lam, U = lam[::-1], U[:, ::-1]
     sigma = np.sqrt(np.clip(lam, 0.0, None))
     inv = np.where(sigma > 0, 1.0 / np.where(sigma > 0, sigma, 1.0), 0.0)
-    X = W @ (U * inv[None, :]).astype(W.dtype)
+    Xt = (U * inv[None, :]).T.astype(Wt.dtype) @ Wt
     R = sigma[:, None] * U.T
-    return X, R, sigma
+    return Xt, R, sigma
 
 
-def _orthonormal_block(W: np.ndarray, rng: np.random.Generator, basis: np.ndarray,
-                       deflation: Deflation, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rank-revealing orthonormalisation: W (n × b) = X R with X orthonormal, ⟂ ``basis`` and D.
+def _orthonormal_rows(Wt: np.ndarray, rng: np.random.Generator, basis: np.ndarray,
+                      deflation: Deflation, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-revealing orthonormalisation of a block stored as rows: W = X R, with Wt = Wᵀ (b × n),
+    X orthonormal, ⟂ ``basis`` (rows) and D; returns (Xᵀ, R).
 
     Two SVQB steps (BLAS-3 Gram matrices; the second restores orthogonality to rounding) when W
     is well conditioned, a Householder QR followed by an SVD of R otherwise. Directions of W below
     ``1e-10 · scale`` are exhausted (the Krylov space became invariant there); they are replaced
     by random directions orthogonal to everything, with a zero row in R.
     """
-    eps = np.finfo(W.dtype).eps
-    X, R1, sigma = _svqb(W)
+    eps = np.finfo(Wt.dtype).eps
+    Xt, R1, sigma = _svqb(Wt)
     if sigma[-1] > 1e3 * np.sqrt(eps) * sigma[0]:
-        X, R2, _ = _svqb(X)
+        Xt, R2, _ = _svqb(Xt)
         u, s, vt = np.linalg.svd(R2 @ R1)
-        X = X @ u.astype(W.dtype)
+        Xt = u.T.astype(Wt.dtype) @ Xt
         R = s[:, None] * vt
     else:
-        Qw, Rw = np.linalg.qr(W)
+        Qw, Rw = np.linalg.qr(Wt.T)
         u, s, vt = np.linalg.svd(Rw)
-        X = Qw @ u.astype(W.dtype)
+        Xt = np.ascontiguousarray((Qw @ u.astype(Wt.dtype)).T)
         R = s[:, None] * vt
     small = s <= 1e-10 * max(scale, 1e-300)
     if np.any(small):
         k = int(small.sum())
-        fresh = rng.standard_normal((W.shape[0], k)).astype(W.dtype)
-        good = X[:, ~small]
+        fresh = rng.standard_normal((k, Wt.shape[1])).astype(Wt.dtype)
+        good = Xt[~small]
         for _ in range(2):
-            deflation.remove(fresh)
+            deflation.remove_rows(fresh)
             if basis.shape[0]:
-                fresh -= basis.T @ (basis @ fresh)
-            if good.shape[1]:
-                fresh -= good @ (good.T @ fresh)
-        fresh, _ = np.linalg.qr(fresh)
-        X = np.concatenate([good, fresh], axis=1)
+                fresh -= (fresh @ basis.T) @ basis
+            if good.shape[0]:
+                fresh -= (fresh @ good.T) @ good
+        fresh = np.ascontiguousarray(np.linalg.qr(fresh.T)[0].T)
+        Xt = np.concatenate([good, fresh], axis=0)
         R = np.concatenate([R[~small], np.zeros((k, R.shape[1]), dtype=R.dtype)], axis=0)
-    return X, R
+    return Xt, R
 
 
 def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, block_size: int,
@@ -197,7 +209,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     restart, convergence is checked between restarts (once the basis holds ``keep`` vectors)
     whenever the work since the last check is at least the cost of a check divided by
     ``check_share`` (a third of it before the first restart): the checks take at most that share
-    of the work, and the iteration stops soon after it converges. ``check_share=0`` checks at
+    of the work, and the iteration stops soon after it converges; a cycle whose worst wanted
+    residual did not fall between two checks is not checked again. ``check_share=0`` checks at
     restarts only. Work is counted, not timed, so the schedule (hence every bit of the result) is
     the same on every run: a block step costs b·``product_cost`` (the cost of one product M x in
     dense-BLAS flop equivalents; default 4n²) plus 4·n·k·b for the orthogonalisation, a check
@@ -217,18 +230,19 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         MVt = np.empty((max_basis, n), dtype=dtype)        # M v for the basis rows v
         QtVt = np.empty((max_basis, m_columns), dtype=dtype)  # Qᵀ v
 
-    X0 = rng.standard_normal((n, b)).astype(dtype)
+    X0 = rng.standard_normal((b, n)).astype(dtype)
     if start is not None:
         s = min(b, start.shape[0])
-        X0[:, :s] = start[:s].T
-    deflation.remove(X0)
-    X0, _ = _orthonormal_block(X0, rng, Vt[:0], deflation, 1.0)
-    Vt[:b] = X0.T
+        X0[:s] = start[:s]
+    deflation.remove_rows(X0)
+    Vt[:b], _ = _orthonormal_rows(X0, rng, Vt[:0], deflation, 1.0)
 
     per_product = float(product_cost) if product_cost is not None else 4.0 * n * n
     work = {"since_check": 0.0}
     stats = dict.fromkeys(["products", "orthogonalisation", "rayleigh_ritz", "restarts"], 0.0)
     stats["reorthogonalisations"] = 0
+    stats["checks"] = 0
+    cycle = {"worst": None, "checking": True}   # the worst wanted residual at the last check
 
     def rayleigh_ritz(k: int):
         t = time.perf_counter()
@@ -241,6 +255,13 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         res = np.linalg.norm(T[k:k + b, :k] @ Z, axis=0)
         work["since_check"] = 0.0
         stats["rayleigh_ritz"] += time.perf_counter() - t
+        # a cycle whose worst wanted residual did not fall between two checks is checked no
+        # more before its restart (it is still far from converging: on the 20 000-point KNN
+        # benchmark the worst residual of such a cycle is ~0.05 against a tol of 2e-5)
+        worst = float(res[:n_wanted].max())
+        if cycle["worst"] is not None and worst >= cycle["worst"]:
+            cycle["checking"] = False
+        cycle["worst"] = worst
         return theta, Z, res, bool(np.all(res[:n_wanted] <= tol))
 
     k = 0                 # basis vectors so far; the pending block is rows k..k+b
@@ -262,13 +283,18 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
             products += b
             t1 = time.perf_counter()
             stats["products"] += t1 - t0
-            deflation.remove(W)
-            norm_before = np.linalg.norm(W, axis=0)
+            # the block is kept as rows (b × n, like the basis; W = Wtᵀ): the updates W -= V C
+            # then read the basis as one row-major product Cᵀ Vt (measured 1.4× faster than V C),
+            # and the new rows are written without a transposition
+            Wt = np.ascontiguousarray(W.T)
+            W = Wt.T
+            deflation.remove_rows(Wt)
+            norm_before = np.linalg.norm(Wt, axis=1)
             # local pass: the block three-term recurrence (or the restart's arrow)
             local = Vt[coupled_from:k + b]
             H = np.zeros((k + b, b))
             H_loc = local @ W
-            W -= local.T @ H_loc
+            Wt -= H_loc.T @ local
             H[coupled_from:] = H_loc
             # measured reorthogonalisation against the whole basis: one BLAS-3 read measures the
             # components; they are removed (a second read) only above the semi-orthogonality level,
@@ -276,38 +302,41 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
             basis = Vt[:k + b]
             for _ in range(2):
                 C = basis @ W
-                norm_in = np.linalg.norm(W, axis=0)
+                norm_in = np.linalg.norm(Wt, axis=1)
                 if np.abs(C).max() <= semi * max(float(norm_in.max()), 1e-300):
                     break
-                W -= basis.T @ C
+                Wt -= C.T @ basis
                 stats["reorthogonalisations"] += 1
                 H += C
-                deflation.remove(W)
-                if np.all(np.linalg.norm(W, axis=0) >= 0.7 * norm_in):
+                deflation.remove_rows(Wt)
+                if np.all(np.linalg.norm(Wt, axis=1) >= 0.7 * norm_in):
                     break
             t2 = time.perf_counter()
             stats["orthogonalisation"] += t2 - t1
-            Xn, R = _orthonormal_block(W, rng, basis, deflation, float(norm_before.max()))
+            Xn, R = _orthonormal_rows(Wt, rng, basis, deflation, float(norm_before.max()))
             stats["orthogonalisation"] += time.perf_counter() - t2
             T[:k + b, k:k + b] = H
             T[k:k + b, :k + b] = H.T
             T[k + b:k + 2 * b, k:k + b] = R
             T[k:k + b, k + b:k + 2 * b] = R.T
-            Vt[k + b:k + 2 * b] = Xn.T
+            Vt[k + b:k + 2 * b] = Xn
             coupled_from = k
             k += b
             work["since_check"] += b * per_product + 4.0 * n * k * b
             # (the first cycle rarely converges before its restart: check three times less)
             share = check_share if restarts else check_share / 3
             if (share > 0 and keep + b <= k <= max_basis - b
+                    and cycle["checking"]
                     and work["since_check"] >= 10.0 * float(k) ** 3 / share):
                 theta, Z, res, converged = rayleigh_ritz(k)
+                stats["checks"] += 1
                 if converged:
                     break
         if not converged:
             theta, Z, res, converged = rayleigh_ritz(k)
         if converged or restarts >= max_restarts:
             break
+        cycle.update(worst=None, checking=True)
         # thick restart: keep the leading Ritz vectors
         t3 = time.perf_counter()
         E = T[k:k + b, :k]

@@ -4,9 +4,12 @@ A :class:`GramProducts` engine maps a block X (n × b) to M X = Q (Qᵀ X) for o
 :class:`~contextures.contexts.operator.ContextOperator`, in a working precision (float64 or
 float32), in a row order chosen for cache locality:
 
-- sparse Q: a CSR copy of Q and of Qᵀ in torch (its CSR × dense product is multi-threaded, scipy's
-  is not), with rows and columns renumbered by reverse Cuthill-McKee on the bipartite graph of Q so
-  that the rows a product gathers sit close together in memory (about 2× faster on a KNN operator);
+- sparse Q: CSR copies of Q and Qᵀ (scipy, single-threaded; torch's threaded CSR kernels are an
+  opt-in alternative, ``use_torch``), with rows and columns renumbered by reverse Cuthill-McKee on
+  the bipartite graph of Q so that the rows a product gathers sit close together in memory (about
+  2× faster on a KNN operator). Splitting a product into row blocks on two Python threads (scipy
+  releases the GIL) was measured no faster: between the BLAS-3 calls of the iteration OpenBLAS's
+  idle threads still spin on the same cores;
 - dense Q: two BLAS-3 products, Q (Qᵀ X);
 - matrix-free Q: the operator's own block products (float64).
 
@@ -56,7 +59,7 @@ class GramProducts:
     op : ContextOperator
     dtype : numpy dtype of the working precision (float64 or float32).
     reorder : renumber rows and columns of a sparse Q for locality (default: when it is large).
-    use_torch : use torch's threaded CSR products for a sparse Q (default: when it is large).
+    use_torch : use torch's threaded CSR products for a sparse Q (default: no).
     """
 
     def __init__(self, op, dtype=np.float64, reorder: bool | None = None,
@@ -66,6 +69,7 @@ class GramProducts:
         self.n = op.n_samples
         self.row_order: np.ndarray | None = None
         self.col_order: np.ndarray | None = None
+        self._row_inverse: np.ndarray | None = None
         self.description = op.kind
         p = np.sqrt(op.pi)
         self._torch = None
@@ -80,6 +84,7 @@ class GramProducts:
                 self._graph = _bipartite_graph(Q)  # reused by components()
                 rows, cols = _rcm_orders(Q, self._graph)
                 self.row_order, self.col_order = rows, cols
+                self._row_inverse = np.argsort(rows)
                 Q = Q[rows][:, cols].tocsr()
                 self.description += ", RCM-reordered"
             self._Q64 = Q  # float64, in the engine's order (for the final float64 products)
@@ -137,7 +142,7 @@ class GramProducts:
         if kind == "sparse":
             if self._torch is not None:
                 return self._torch.gram(X)
-            return np.asarray(self._Qw @ (self._QTw @ X))
+            return np.asarray(self._Qw @ (self._QTw @ np.ascontiguousarray(X)))
         if kind == "dense":
             return self._Qw @ (self._Qw.T @ X)
         return self.op.gram_matmat(np.asarray(X, dtype=np.float64))
@@ -154,13 +159,12 @@ class GramProducts:
         X = np.asarray(X, dtype=np.float64)
         if self.row_order is None or self.op.kind != "sparse":
             return self.op.gram_matmat(X)
-        Xo = np.empty_like(X)
-        Xo[self.row_order] = X
-        return self.op.gram_matmat(Xo)[self.row_order]
+        return self.from_original(self.op.gram_matmat(self.to_original(X)))
 
-    def products64(self, U: np.ndarray, columns: int = _FLOAT64_BLOCK
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        """(M U, Qᵀ U) in float64 for U (n × d) in the *sample* order, results in the sample order.
+    def products64(self, U: np.ndarray, columns: int = _FLOAT64_BLOCK, *,
+                   engine_order: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(M U, Qᵀ U) in float64 for U (n × d) in the *sample* order, results in the sample order
+        (U and M U in the engine's order with ``engine_order=True``; Qᵀ U always by context value).
 
         A sparse Q is multiplied in the engine's (locality) order, ``columns`` columns at a time
         so that the gathered rows stay in cache (measured about 2× faster than one product with
@@ -173,33 +177,30 @@ class GramProducts:
         Q = self._Q64
         if not hasattr(self, "_QT64"):
             self._QT64 = Q.T.tocsr()
-        Ue = self.from_original(U)
+        Ue = U if engine_order else self.from_original(U)
         n, m = Q.shape
         MU = np.empty((n, U.shape[1]))
         QtU = np.empty((m, U.shape[1]))
         for j0 in range(0, U.shape[1], columns):
             j1 = min(U.shape[1], j0 + columns)
-            QtU[:, j0:j1] = self._QT64 @ np.ascontiguousarray(Ue[:, j0:j1])
-            MU[:, j0:j1] = Q @ QtU[:, j0:j1]
+            half = self._QT64 @ np.ascontiguousarray(Ue[:, j0:j1])
+            QtU[:, j0:j1] = half
+            MU[:, j0:j1] = Q @ half
         if self.col_order is not None:
-            out = np.empty_like(QtU)
-            out[self.col_order] = QtU
-            QtU = out
-        return self.to_original(MU), QtU
+            QtU = np.take(QtU, np.argsort(self.col_order), axis=0)
+        return (MU if engine_order else self.to_original(MU)), QtU
 
     def to_original(self, U: np.ndarray) -> np.ndarray:
         """Rows of U (engine order) back in the sample order."""
         if self.row_order is None:
             return U
-        out = np.empty_like(U)
-        out[self.row_order] = U
-        return out
+        return np.take(U, self._row_inverse, axis=0)
 
     def from_original(self, U: np.ndarray) -> np.ndarray:
         """Rows of U (sample order) in the engine's order."""
         if self.row_order is None:
             return U
-        return U[self.row_order]
+        return np.take(U, self.row_order, axis=0)
 
 
 class _TorchCSRPair:
