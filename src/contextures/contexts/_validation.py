@@ -159,3 +159,9 @@ def check_fitted(ctx: Any, attribute: str = "n_samples_") -> None:
 def half_up(x: float) -> int:
     """round(x) with halves rounded up (Python's round() rounds halves to even)."""
     return int(np.floor(x + 0.5))
+
+
+def check_seed(value: Any, who: str) -> None:
+    """A seed is an integer or None (a bool or a float is refused)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
+        raise ParameterError(f"{who}: random_state must be an integer or none, got {value!r}")

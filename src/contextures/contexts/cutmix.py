@@ -33,16 +33,14 @@ import scipy.sparse as sp
 
 from .._memory import check_allocation
 from ..exceptions import ParameterError
-from ._validation import check_fitted, check_new_data, check_probability
-from ._values import ValueCodes
+from ._validation import check_fitted, check_new_data
 from .base import register_context
 from .montecarlo import (
     THRESHOLD,
-    MonteCarloContext,
     row_normalize,
     safe_log,
 )
-from .scarf import check_seed, partners
+from .scarf import PartnerCorruptionContext, partners
 
 
 def _logsumexp_rows(L: np.ndarray) -> np.ndarray:
@@ -75,7 +73,7 @@ def _pair_log_terms(mq: np.ndarray, ml: np.ndarray, F: int, log_p: float, log_q:
 
 
 @register_context
-class CutmixContext(MonteCarloContext):
+class CutmixContext(PartnerCorruptionContext):
     """Cutmix with one partner row per draw (see the module docstring).
 
     Parameters
@@ -86,21 +84,8 @@ class CutmixContext(MonteCarloContext):
     """
 
     spec_name = "cutmix"
-    strength_param = "p"
     max_pair_evaluations = 2e9  # feature-pair evaluations allowed for the exact density
     max_candidates = 1e8  # (row, draw) pairs sharing a value
-
-    def __init__(self, p: float = 0.3, draws: int = 8, random_state: int | None = 0):
-        self.p = p
-        self.draws = draws
-        self.random_state = random_state
-
-    def _check_params(self, who: str) -> None:
-        self.p_ = check_probability(self.p, "p", who)
-        check_seed(self.random_state, who)
-
-    def _prepare(self) -> None:
-        self._values = ValueCodes(self.X_)
 
     def _draw(self, origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, F = self.X_.shape

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_float
+from ._validation import check_float, check_seed
 from .base import register_context
 from .montecarlo import MonteCarloContext
-from .scarf import check_seed
 
 
 @register_context

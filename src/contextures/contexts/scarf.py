@@ -21,20 +21,12 @@ replaced values came from), so P is very sparse and the association is strong.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ..exceptions import ParameterError
-from ._validation import check_probability
+from ._validation import check_probability, check_seed
 from ._values import MatchSum, ValueCodes
 from .base import register_context
 from .montecarlo import MonteCarloContext, safe_log
-
-
-def check_seed(value: Any, who: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
-        raise ParameterError(f"{who}: random_state must be an integer or none, got {value!r}")
 
 
 def partners(origins: np.ndarray, n: int, shape: tuple[int, ...],
@@ -45,18 +37,11 @@ def partners(origins: np.ndarray, n: int, shape: tuple[int, ...],
     return other + (other >= o)
 
 
-@register_context
-class ScarfContext(MonteCarloContext):
-    """SCARF corruption with the empirical marginal (see the module docstring).
+class PartnerCorruptionContext(MonteCarloContext):
+    """Base of the contexts that replace features of a row by those of random partner rows
+    (SCARF, cutmix): a probability ``p`` per feature, ``draws`` Monte-Carlo copies per row, a seed,
+    and the value codes of the sample (:class:`~contextures.contexts._values.ValueCodes`)."""
 
-    Parameters
-    ----------
-    p : float in [0, 1], probability of replacing each feature
-    draws : int ≥ 2, corrupted copies per row for the Monte-Carlo operator
-    random_state : int or None, seed of the draws
-    """
-
-    spec_name = "scarf"
     strength_param = "p"
 
     def __init__(self, p: float = 0.3, draws: int = 8, random_state: int | None = 0):
@@ -70,6 +55,20 @@ class ScarfContext(MonteCarloContext):
 
     def _prepare(self) -> None:
         self._values = ValueCodes(self.X_)
+
+
+@register_context
+class ScarfContext(PartnerCorruptionContext):
+    """SCARF corruption with the empirical marginal (see the module docstring).
+
+    Parameters
+    ----------
+    p : float in [0, 1], probability of replacing each feature
+    draws : int ≥ 2, corrupted copies per row for the Monte-Carlo operator
+    random_state : int or None, seed of the draws
+    """
+
+    spec_name = "scarf"
 
     def _draw(self, origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, F = self.X_.shape

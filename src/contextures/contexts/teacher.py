@@ -28,11 +28,11 @@ from ._validation import (
     check_float,
     check_indices,
     check_new_data,
+    check_seed,
 )
 from .base import Context, register_context
 from .label import check_labels, is_classification
 from .operator import ContextOperator
-from .scarf import check_seed
 
 MODELS = ("gbt", "rf", "logistic", "ridge")
 N_TREES = 50
