@@ -19,6 +19,27 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 
+# The grid runner's options, shared by the benchmarks that run on it (defaults as in run_grid).
+WORKERS = typer.Option(1, "--workers", min=1, help="Parallel workers.")
+THREADS = typer.Option(None, "--threads", min=1,
+                       help="Torch/BLAS threads per worker (default: cores / workers).")
+BACKEND = typer.Option("joblib", "--backend",
+                       help="joblib (local processes), dask (a cluster) or serial (this process).")
+SCHEDULER = typer.Option(None, "--scheduler",
+                         help="dask scheduler address (default: a local cluster).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Discard earlier results in OUT.")
+RETRY_FAILED = typer.Option(False, "--retry-failed", help="Recompute cells recorded as failed.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+def check_backend(backend: str) -> None:
+    """Refuse an unknown backend before any data is loaded."""
+    from ..exceptions import ParameterError
+    from ..experiments.grid import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
 
 @bench_app.command("spectral")
 def spectral(

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from .bench import bench_app
+from .bench import (
+    BACKEND,
+    OVERWRITE,
+    QUIET,
+    RETRY_FAILED,
+    SCHEDULER,
+    THREADS,
+    WORKERS,
+    bench_app,
+    check_backend,
+)
 
 
 @bench_app.command("alignment")
@@ -28,23 +38,18 @@ def alignment(
                                help="CI profile: 1000 rows, d = 16, widths 32,128, depths 2,3, "
                                     "60 epochs (about a minute)."),
     out: Path = typer.Option(Path("results/bench-alignment"), "--out", help="Output directory."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel workers."),
-    threads: int = typer.Option(None, "--threads", min=1,
-                                help="Torch/BLAS threads per worker (default: cores / workers)."),
-    backend: str = typer.Option("joblib", "--backend", help="joblib or dask."),
-    scheduler: str = typer.Option(None, "--scheduler",
-                                  help="dask scheduler address (default: a local cluster)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in OUT."),
-    retry_failed: bool = typer.Option(False, "--retry-failed",
-                                      help="Recompute cells recorded as failed."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    workers: int = WORKERS,
+    threads: int = THREADS,
+    backend: str = BACKEND,
+    scheduler: str = SCHEDULER,
+    overwrite: bool = OVERWRITE,
+    retry_failed: bool = RETRY_FAILED,
+    quiet: bool = QUIET,
 ) -> None:
     """Train MLP encoders over width × depth × seeds and compare them with the exact contexture."""
-    from ..exceptions import ParameterError
     from ..experiments.alignment import AlignmentSettings, run_alignment_bench
 
-    if backend not in ("joblib", "dask"):
-        raise ParameterError(f"unknown backend {backend!r}; choose joblib or dask")
+    check_backend(backend)
     overrides = {k: v for k, v in (("dataset", data), ("context", context), ("widths", widths),
                                    ("depths", depths), ("seeds", seeds), ("epochs", epochs),
                                    ("n_components", n_components), ("output_dim", output_dim))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .bench import bench_app
+from .bench import BACKEND, OVERWRITE, QUIET, SCHEDULER, WORKERS, bench_app
 
 
 @bench_app.command("correlation")
@@ -24,12 +24,11 @@ def correlation(
     d0: int = typer.Option(None, "--d0", min=2, help="Exact encoder size (default 512)."),
     out: Path = typer.Option(Path("results/bench-correlation"), "--out",
                              help="Output directory."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel workers."),
-    backend: str = typer.Option("joblib", "--backend", help="joblib or dask."),
-    scheduler: str = typer.Option(None, "--scheduler",
-                                  help="dask scheduler address (default: a local cluster)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in OUT."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    workers: int = WORKERS,
+    backend: str = BACKEND,
+    scheduler: str = SCHEDULER,
+    overwrite: bool = OVERWRITE,
+    quiet: bool = QUIET,
 ) -> None:
     """τ against err_{d*} per dataset (Pearson, distance correlation) beside the paper's Table 1."""
     from ..experiments.correlation import CorrelationSettings, resolve_datasets, run_correlation

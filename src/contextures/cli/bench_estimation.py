@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from .bench import bench_app
+from .bench import (
+    BACKEND,
+    OVERWRITE,
+    QUIET,
+    RETRY_FAILED,
+    SCHEDULER,
+    THREADS,
+    WORKERS,
+    bench_app,
+    check_backend,
+)
 from .bench_alignment import check_inputs
 
 
@@ -33,23 +43,18 @@ def estimation(
                                     "m = 20,200,full (well under a minute)."),
     out: Path = typer.Option(Path("results/bench-estimation"), "--out",
                              help="Output directory."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel workers."),
-    threads: int = typer.Option(None, "--threads", min=1,
-                                help="Torch/BLAS threads per worker (default: cores / workers)."),
-    backend: str = typer.Option("joblib", "--backend", help="joblib or dask."),
-    scheduler: str = typer.Option(None, "--scheduler",
-                                  help="dask scheduler address (default: a local cluster)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in OUT."),
-    retry_failed: bool = typer.Option(False, "--retry-failed",
-                                      help="Recompute cells recorded as failed."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    workers: int = WORKERS,
+    threads: int = THREADS,
+    backend: str = BACKEND,
+    scheduler: str = SCHEDULER,
+    overwrite: bool = OVERWRITE,
+    retry_failed: bool = RETRY_FAILED,
+    quiet: bool = QUIET,
 ) -> None:
     """Mean |λ̂_i − s_i²| over the top r against the sample size m of the extraction."""
-    from ..exceptions import ParameterError
     from ..experiments.estimation import EstimationSettings, run_estimation_bench
 
-    if backend not in ("joblib", "dask"):
-        raise ParameterError(f"unknown backend {backend!r}; choose joblib or dask")
+    check_backend(backend)
     overrides = {k: v for k, v in (("datasets", tuple(data) if data else None),
                                    ("context", context), ("width", width),
                                    ("output_dim", output_dim), ("n_top", top),

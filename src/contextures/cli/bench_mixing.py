@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .bench import bench_app
+from .bench import BACKEND, OVERWRITE, SCHEDULER, WORKERS, bench_app
 
 
 @bench_app.command("mixing")
@@ -15,10 +15,10 @@ def mixing(
     data: list[str] = typer.Option(None, "--data", help="Datasets instead of a suite (repeat)."),
     quick: bool = typer.Option(False, "--quick", help="Two small datasets, small encoders."),
     out: Path = typer.Option(Path("results/bench-mixing"), "--out", help="Output directory."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel workers."),
-    backend: str = typer.Option("joblib", "--backend", help="joblib or dask."),
-    scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in OUT."),
+    workers: int = WORKERS,
+    backend: str = BACKEND,
+    scheduler: str = SCHEDULER,
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Compare each single context, their mixtures and two baselines by downstream test error."""
     from ..datasets import suite as get_suite
