@@ -6,6 +6,7 @@ Other command modules add their benchmarks to :data:`bench_app`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -30,6 +31,28 @@ SCHEDULER = typer.Option(None, "--scheduler",
 OVERWRITE = typer.Option(False, "--overwrite", help="Discard earlier results in OUT.")
 RETRY_FAILED = typer.Option(False, "--retry-failed", help="Recompute cells recorded as failed.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+def runner_options(*, workers: int, backend: str, scheduler: str | None, overwrite: bool,
+                   quiet: bool | None = None, threads: int | None = None,
+                   retry_failed: bool | None = None) -> dict[str, Any]:
+    """The grid runner's keyword arguments from the options above (those a command takes)."""
+    options: dict[str, Any] = {"workers": workers, "backend": backend, "scheduler": scheduler,
+                               "resume": "overwrite" if overwrite else "auto"}
+    if quiet is not None:
+        options.update(progress=not quiet, echo=typer.echo)
+    if threads is not None:
+        options["threads_per_worker"] = threads
+    if retry_failed is not None:
+        options["retry_failed"] = retry_failed
+    return options
+
+
+def settings_from(settings_class: type, quick: bool, **given: Any) -> Any:
+    """``settings_class.quick(...)`` or ``settings_class(...)`` with the options the user gave
+    (None: not given, so the profile's default stands)."""
+    values = {k: v for k, v in given.items() if v is not None}
+    return settings_class.quick(**values) if quick else settings_class(**values)
 
 
 def check_backend(backend: str) -> None:

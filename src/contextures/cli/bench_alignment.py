@@ -17,6 +17,8 @@ from .bench import (
     WORKERS,
     bench_app,
     check_backend,
+    runner_options,
+    settings_from,
 )
 
 
@@ -50,16 +52,13 @@ def alignment(
     from ..experiments.alignment import AlignmentSettings, run_alignment_bench
 
     check_backend(backend)
-    overrides = {k: v for k, v in (("dataset", data), ("context", context), ("widths", widths),
-                                   ("depths", depths), ("seeds", seeds), ("epochs", epochs),
-                                   ("n_components", n_components), ("output_dim", output_dim))
-                 if v is not None}
-    settings = AlignmentSettings.quick(**overrides) if quick else AlignmentSettings(**overrides)
+    settings = settings_from(AlignmentSettings, quick, dataset=data, context=context,
+                             widths=widths, depths=depths, seeds=seeds, epochs=epochs,
+                             n_components=n_components, output_dim=output_dim)
     check_inputs(settings.dataset, settings.split_seed, settings.max_rows, settings.context)
-    run_alignment_bench(out, settings, workers=workers, backend=backend, scheduler=scheduler,
-                        threads_per_worker=threads, resume="overwrite" if overwrite else "auto",
-                        retry_failed=retry_failed, progress=not quiet,
-                        echo=typer.echo)
+    run_alignment_bench(out, settings, **runner_options(
+        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
+        threads=threads, retry_failed=retry_failed))
     typer.echo((out / "report.md").read_text())
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'cells.csv'}, {out / 'report.md'}, "
                f"{out / 'cca_r2.png'} and {out / 'mutual_knn.png'}")

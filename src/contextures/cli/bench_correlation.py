@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from .bench import BACKEND, OVERWRITE, QUIET, SCHEDULER, WORKERS, bench_app
+from .bench import (
+    BACKEND,
+    OVERWRITE,
+    QUIET,
+    SCHEDULER,
+    WORKERS,
+    bench_app,
+    runner_options,
+    settings_from,
+)
 
 
 @bench_app.command("correlation")
@@ -34,13 +43,9 @@ def correlation(
     from ..experiments.correlation import CorrelationSettings, resolve_datasets, run_correlation
 
     datasets = resolve_datasets(suite=suite, data=data or (), quick=quick)
-    overrides = {k: v for k, v in (("strengths", contexts), ("n_fit", n_fit), ("d0", d0))
-                 if v is not None}
-    settings = (CorrelationSettings.quick(**overrides) if quick
-                else CorrelationSettings(**overrides))
-    result = run_correlation(datasets, out, settings, workers=workers, backend=backend,
-                             scheduler=scheduler, resume="overwrite" if overwrite else "auto",
-                             progress=not quiet, echo=typer.echo)
+    settings = settings_from(CorrelationSettings, quick, strengths=contexts, n_fit=n_fit, d0=d0)
+    result = run_correlation(datasets, out, settings, **runner_options(
+        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet))
     typer.echo((out / "table.md").read_text())
     s = result.summary
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'cells.csv'}, {out / 'table.md'} and "

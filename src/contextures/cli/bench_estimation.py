@@ -17,6 +17,8 @@ from .bench import (
     WORKERS,
     bench_app,
     check_backend,
+    runner_options,
+    settings_from,
 )
 from .bench_alignment import check_inputs
 
@@ -55,18 +57,14 @@ def estimation(
     from ..experiments.estimation import EstimationSettings, run_estimation_bench
 
     check_backend(backend)
-    overrides = {k: v for k, v in (("datasets", tuple(data) if data else None),
-                                   ("context", context), ("width", width),
-                                   ("output_dim", output_dim), ("n_top", top),
-                                   ("sample_sizes", sample_sizes), ("seeds", seeds),
-                                   ("epochs", epochs)) if v is not None}
-    settings = (EstimationSettings.quick(**overrides) if quick
-                else EstimationSettings(**overrides))
+    settings = settings_from(EstimationSettings, quick, datasets=tuple(data) if data else None,
+                             context=context, width=width, output_dim=output_dim, n_top=top,
+                             sample_sizes=sample_sizes, seeds=seeds, epochs=epochs)
     for dataset in settings.datasets:
         check_inputs(dataset, settings.split_seed, settings.max_rows, settings.context)
-    run_estimation_bench(out, settings, workers=workers, backend=backend, scheduler=scheduler,
-                         threads_per_worker=threads, resume="overwrite" if overwrite else "auto",
-                         retry_failed=retry_failed, progress=not quiet, echo=typer.echo)
+    run_estimation_bench(out, settings, **runner_options(
+        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
+        threads=threads, retry_failed=retry_failed))
     typer.echo((out / "table.md").read_text())
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'cells.csv'}, {out / 'table.md'} and "
                f"{out / 'estimation.png'}")

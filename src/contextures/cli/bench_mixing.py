@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .bench import BACKEND, OVERWRITE, SCHEDULER, WORKERS, bench_app
+from .bench import BACKEND, OVERWRITE, SCHEDULER, WORKERS, bench_app, runner_options
 
 
 @bench_app.command("mixing")
@@ -28,8 +28,8 @@ def mixing(
     if datasets is None and not quick:
         get_suite(suite)  # an unknown suite fails here, with its message
     summary = run_mixing_bench(out, datasets=datasets, suite_name=suite, quick=quick,
-                               workers=workers, backend=backend, scheduler=scheduler,
-                               resume="overwrite" if overwrite else "auto")
+                               **runner_options(workers=workers, backend=backend,
+                                                scheduler=scheduler, overwrite=overwrite))
     typer.echo((out / "table.md").read_text())
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'mixing.png'}"
                f" ({summary['n_datasets']} datasets)")

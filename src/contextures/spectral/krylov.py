@@ -133,7 +133,7 @@ class Deflation:
     def remove_rows(self, Wt: np.ndarray) -> np.ndarray:
         """The same for vectors stored as the rows of Wt (b × n), in place."""
         if self.sparse:
-            Wt -= (self.D @ (self.DT @ Wt.T)).T
+            self.remove(Wt.T)
         else:
             d = self.D[:, 0]
             Wt -= np.outer(Wt @ d, d)
