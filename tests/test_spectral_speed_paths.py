@@ -1,6 +1,6 @@
 """The fast paths of the spectral engine give the same answers as the plain ones.
 
-- the principal-axes kd-tree (null directions dropped, threaded chunks, tree-order queries)
+- the principal-axes kd-tree (null directions dropped, threaded, tree-order queries)
   returns exactly the neighbour lists of a brute-force reference;
 - float64 products of a reordered sparse engine (``GramProducts.products64``) equal the operator's;
 - the dense Krylov run that keeps M V and Qᵀ V reports the residuals and right vectors that fresh
@@ -38,8 +38,7 @@ def test_kd_tree_with_a_dependent_column_and_duplicates_is_exact():
     assert tree.rotation.shape == (4, 3)
 
 
-def test_threaded_chunks_equal_one_thread(monkeypatch):
-    monkeypatch.setattr(nb, "_QUERY_CHUNK", 256)
+def test_threaded_queries_equal_one_thread():
     X = np.random.default_rng(1).standard_normal((1500, 5))
     a, da = kneighbors(X, 7, n_jobs=1)
     b, db = kneighbors(X, 7, n_jobs=2)

@@ -14,14 +14,17 @@ The rules every KNN-type context relies on:
 
 The candidates come from a search index (:func:`choose_algorithm`):
 
-- up to ``KD_TREE_MAX_FEATURES`` features, a scikit-learn ``KDTree`` built on the centred data
+- up to ``KD_TREE_MAX_FEATURES`` features, scipy's ``cKDTree`` built on the centred data
   rotated to its principal axes, with the numerically null directions (exact linear dependencies
   between features) dropped. Rotation preserves distances and dropping a null direction can only
   shorten them, so the tree's distances never exceed the true ones (up to rounding), which is all
   the completeness check below needs; principal axes make the tree's splits follow the spread of
   the data (measured about 20 % faster on 11 correlated columns). The sample's own rows are
-  queried in the tree's leaf order (10–17 % faster), in parallel threads (the tree releases the
-  GIL);
+  queried in the tree's leaf order (10–25 % faster), on ``n_jobs`` threads (the tree's own
+  ``workers``). scipy's tree (sliding-midpoint splits, 24 points per leaf) answers these queries
+  2.5–4× faster than scikit-learn's ``KDTree`` (measured on 20 000 × 6 diamonds and
+  100 000 × 11 flights rows, ``k = 34`` candidates, 2 threads: 0.10 s against 0.40 s and
+  3.6 s against 11.6 s);
 - above, scikit-learn's brute force (BLAS; a tree stops pruning in high dimension).
 
 The search returns a few more candidates than needed (k, the point itself, and
@@ -34,11 +37,11 @@ search algorithm.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import KDTree, NearestNeighbors
+from scipy.spatial import cKDTree
+from sklearn.neighbors import NearestNeighbors
 
 from .._memory import check_allocation
 from ..exceptions import ParameterError
@@ -47,9 +50,8 @@ from ..exceptions import ParameterError
 # takes 1/7 and 1/2 of the CPU time of scikit-learn's brute force; the crossover above 11
 # features was not measured (16 is a guess; a tree stops pruning in high dimension)
 KD_TREE_MAX_FEATURES = 16
-KD_TREE_LEAF_SIZE = 20
+KD_TREE_LEAF_SIZE = 24
 _GATHER_BYTES = 1 << 26  # rows × candidates × features per gather block
-_QUERY_CHUNK = 4096      # query rows per thread task
 _NULL_DIRECTION = 1e-12  # principal variances below this fraction of the largest are dropped
 
 
@@ -70,11 +72,11 @@ def _exact_sq_distances(Q: np.ndarray, X: np.ndarray, cand: np.ndarray) -> np.nd
 
 
 class _PrincipalKDTree:
-    """A KDTree on (X − mean) R, R the principal axes of X with null directions dropped.
+    """A kd-tree on (X − mean) R, R the principal axes of X with null directions dropped.
 
     ``query(Q, m)`` returns the (search distances, indices) of the m nearest training points of
     each row of Q, distances measured in the rotated space (never above the true distance, up to
-    rounding), computed in ``threads`` parallel chunks.
+    rounding), computed on ``threads`` threads.
     """
 
     def __init__(self, X: np.ndarray, threads: int):
@@ -85,29 +87,21 @@ class _PrincipalKDTree:
         if not keep.any():          # every row identical: one direction is enough
             keep[-1] = True
         self.rotation = np.ascontiguousarray(axes[:, keep][:, ::-1])
-        self.tree = KDTree(Xc @ self.rotation, leaf_size=KD_TREE_LEAF_SIZE)
+        # sliding-midpoint splits without the median rebalancing: faster to build and to query
+        self.tree = cKDTree(Xc @ self.rotation, leafsize=KD_TREE_LEAF_SIZE,
+                            balanced_tree=False, compact_nodes=False)
         self.threads = max(1, int(threads))
 
     def query_order(self, n: int) -> np.ndarray:
         """The training rows in the tree's leaf order: queried in this order, consecutive queries
-        visit the same nodes (measured 10–17 % faster than the data's own order)."""
-        return np.asarray(self.tree.get_arrays()[1], dtype=np.int64)
+        visit the same nodes (measured 10–25 % faster than the data's own order)."""
+        return np.asarray(self.tree.indices, dtype=np.int64)
 
     def query(self, Q: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         Z = (Q - self.center) @ self.rotation
+        dist, ind = self.tree.query(Z, k=m, workers=self.threads)
         nq = Z.shape[0]
-        if self.threads == 1 or nq <= _QUERY_CHUNK:
-            return self.tree.query(Z, k=m)
-        dist = np.empty((nq, m))
-        ind = np.empty((nq, m), dtype=np.intp)
-
-        def task(r0: int) -> None:
-            r1 = min(nq, r0 + _QUERY_CHUNK)
-            dist[r0:r1], ind[r0:r1] = self.tree.query(Z[r0:r1], k=m)
-
-        with ThreadPoolExecutor(self.threads) as pool:
-            list(pool.map(task, range(0, nq, _QUERY_CHUNK)))
-        return dist, ind
+        return dist.reshape(nq, m), ind.reshape(nq, m).astype(np.intp, copy=False)
 
 
 class _BruteForce:
