@@ -76,12 +76,12 @@ def _flip_signs(U: np.ndarray) -> np.ndarray:
 def finish(op, theta: np.ndarray, U: np.ndarray, *, solver: str, converged: bool = True,
            iterations: int = 0, notes: list[str] | None = None, exact: bool = True,
            products: int | None = None, MU: np.ndarray | None = None,
-           QtU: np.ndarray | None = None) -> SpectralResult:
+           QtU: np.ndarray | None = None, residuals: np.ndarray | None = None) -> SpectralResult:
     """Build a :class:`SpectralResult` from eigenpairs (θ, U) of M̃; see the module docstring.
 
     ``U`` (n × d, float64, sample order) must be orthonormal and orthogonal to √π. ``QtU`` and
-    ``MU`` may pass Qᵀ U and M U when the caller already has them. The arrays are taken over
-    (modified in place).
+    ``MU`` may pass Qᵀ U and M U when the caller already has them, ``residuals`` the norms
+    ‖M u_i − θ_i u_i‖ (then M U is not needed). The arrays are taken over (modified in place).
     """
     theta = np.asarray(theta, dtype=np.float64)
     U = np.asarray(U, dtype=np.float64)
@@ -90,14 +90,17 @@ def finish(op, theta: np.ndarray, U: np.ndarray, *, solver: str, converged: bool
         # (np.take gathers columns of a C-ordered array 6× faster than fancy indexing)
         theta, U = theta[order], np.take(U, order, axis=1)
         MU = None if MU is None else np.take(MU, order, axis=1)
+        residuals = None if residuals is None else np.asarray(residuals)[order]
         QtU = None if QtU is None else np.take(QtU, order, axis=1)
     s = np.sqrt(np.clip(theta, 0.0, None))
     if QtU is None:
         QtU = np.asarray(op.rmatmat(U)) if U.shape[1] else np.zeros((op.shape[1], 0))
-    if MU is None:
-        MU = np.asarray(op.matmat(QtU)) if U.shape[1] else np.zeros_like(U)
-    MU -= U * theta[None, :]
-    residuals = np.linalg.norm(MU, axis=0)
+    if residuals is None:
+        if MU is None:
+            MU = np.asarray(op.matmat(QtU)) if U.shape[1] else np.zeros_like(U)
+        MU -= U * theta[None, :]
+        residuals = np.linalg.norm(MU, axis=0)
+    residuals = np.asarray(residuals, dtype=np.float64)
     positive = s > 1e-12
     V = QtU
     V /= np.where(positive, s, 1.0)
