@@ -6,8 +6,14 @@ runs several times slower than a single-threaded one (measured 3× on a loaded 2
 10× when numpy's and scipy's OpenBLAS pools alternate). So the solvers pick their thread count:
 
 - ``$CONTEXTURES_SOLVER_THREADS`` when set;
-- otherwise every core when the machine is mostly idle (1-minute load average below half the
-  cores), and one thread when it is not.
+- otherwise every core when the machine is mostly idle (fewer runnable tasks of other processes
+  than half the cores), and one thread when it is not.
+
+The runnable tasks are counted at the moment of the solve (Linux: the running count of
+``/proc/loadavg`` minus this process's own running threads, the median of a few readings over a few
+milliseconds). The 1-minute load average is the fallback elsewhere: it lags by a minute, and on
+virtual machines it can sit at 1 while every core is idle (seen on this project's 2-core machine,
+where it made every solve single-threaded).
 """
 
 from __future__ import annotations
@@ -33,11 +39,45 @@ def default_threads() -> int:
         if value < 1:
             raise ParameterError(f"CONTEXTURES_SOLVER_THREADS must be ≥ 1, got {value}")
         return value
+    busy = other_runnable_tasks()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (OSError, AttributeError):  # pragma: no cover - platforms without a load average
+            return cores
+    return cores if busy < 0.5 * cores else 1
+
+
+def _own_running_threads() -> int:
+    running = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                stat = fh.read()
+        except OSError:       # the thread ended meanwhile
+            continue
+        # the state follows the parenthesised command name, which may contain spaces
+        if stat[stat.rfind(")") + 2:stat.rfind(")") + 3] == "R":
+            running += 1
+    return running
+
+
+def other_runnable_tasks(readings: int = 5, interval: float = 0.001) -> float | None:
+    """Runnable tasks of other processes now (median of ``readings``), or None without /proc."""
+    import statistics
+    import time
+
+    counts = []
     try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):  # pragma: no cover - platforms without a load average
-        return cores
-    return cores if load < 0.5 * cores else 1
+        for i in range(readings):
+            if i:
+                time.sleep(interval)
+            with open("/proc/loadavg") as fh:
+                running = int(fh.read().split()[3].split("/")[0])
+            counts.append(max(0, running - _own_running_threads()))
+    except (OSError, ValueError, IndexError):
+        return None
+    return float(statistics.median(counts))
 
 
 @contextmanager
