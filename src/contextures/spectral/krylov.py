@@ -157,21 +157,23 @@ def _svqb(Wt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _orthonormal_rows(Wt: np.ndarray, rng: np.random.Generator, basis: np.ndarray,
-                      deflation: Deflation, scale: float) -> tuple[np.ndarray, np.ndarray]:
+                      deflation: Deflation, scale: float, out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Rank-revealing orthonormalisation of a block stored as rows: W = X R, with Wt = Wᵀ (b × n),
     X orthonormal, ⟂ ``basis`` (rows) and D; returns (Xᵀ, R).
 
     Two SVQB steps (BLAS-3 Gram matrices; the second restores orthogonality to rounding) when W
     is well conditioned, a Householder QR followed by an SVD of R otherwise. Directions of W below
     ``1e-10 · scale`` are exhausted (the Krylov space became invariant there); they are replaced
-    by random directions orthogonal to everything, with a zero row in R.
+    by random directions orthogonal to everything, with a zero row in R. ``out`` (b × n), when
+    given, receives Xᵀ (the basis rows it will be, without a copy in the usual case).
     """
     eps = np.finfo(Wt.dtype).eps
     Xt, R1, sigma = _svqb(Wt)
     if sigma[-1] > 1e3 * np.sqrt(eps) * sigma[0]:
         Xt, R2, _ = _svqb(Xt)
         u, s, vt = np.linalg.svd(R2 @ R1)
-        Xt = u.T.astype(Wt.dtype) @ Xt
+        Xt = np.matmul(u.T.astype(Wt.dtype), Xt, out=out)
         R = s[:, None] * vt
     else:
         Qw, Rw = np.linalg.qr(Wt.T)
@@ -192,6 +194,9 @@ def _orthonormal_rows(Wt: np.ndarray, rng: np.random.Generator, basis: np.ndarra
         fresh = np.ascontiguousarray(np.linalg.qr(fresh.T)[0].T)
         Xt = np.concatenate([good, fresh], axis=0)
         R = np.concatenate([R[~small], np.zeros((k, R.shape[1]), dtype=R.dtype)], axis=0)
+    if out is not None and Xt is not out:
+        out[...] = Xt
+        Xt = out
     return Xt, R
 
 
@@ -313,13 +318,13 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
                     break
             t2 = time.perf_counter()
             stats["orthogonalisation"] += t2 - t1
-            Xn, R = _orthonormal_rows(Wt, rng, basis, deflation, float(norm_before.max()))
+            _, R = _orthonormal_rows(Wt, rng, basis, deflation, float(norm_before.max()),
+                                     out=Vt[k + b:k + 2 * b])
             stats["orthogonalisation"] += time.perf_counter() - t2
             T[:k + b, k:k + b] = H
             T[k:k + b, :k + b] = H.T
             T[k + b:k + 2 * b, k:k + b] = R
             T[k:k + b, k + b:k + 2 * b] = R.T
-            Vt[k + b:k + 2 * b] = Xn
             coupled_from = k
             k += b
             work["since_check"] += b * per_product + 4.0 * n * k * b
