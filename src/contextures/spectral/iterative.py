@@ -213,7 +213,7 @@ def _refine64(engine: GramProducts, out, deflation: Deflation):
     Ut = deflation.remove_rows(np.asarray(out.vectors, dtype=np.float64))   # rows, engine order
     G = Ut @ Ut.T
     L = np.linalg.cholesky(0.5 * (G + G.T))
-    U = np.ascontiguousarray((np.linalg.inv(L) @ Ut).T)
+    U = Ut.T @ np.linalg.inv(L).T          # n × d, C-ordered straight from the product
     MU, QtU = engine.products64(U, engine_order=True)
     theta = np.einsum("ij,ij->j", U, MU)
     MU -= U * theta
