@@ -251,7 +251,7 @@ def run(*, quick: bool = False, cases: list[str] | None = None,
         cli: bool = False, reference: bool = False, log=print) -> dict:
     """Run the benchmark cases, print the figures and write them to ``json_path``."""
     from ..exceptions import ParameterError
-    from .threads import default_threads
+    from .threads import default_threads, other_runnable_tasks
 
     names = list(CASES) if cases is None else [c.strip() for c in cases if c.strip()]
     unknown = sorted(set(names) - set(CASES))
@@ -260,6 +260,7 @@ def run(*, quick: bool = False, cases: list[str] | None = None,
                              f"known: {', '.join(CASES)}")
     report = {"quick": quick, "python": platform.python_version(), "machine": platform.machine(),
               "cpus": os.cpu_count(), "load_average_start": list(os.getloadavg()),
+              "other_runnable_tasks_start": other_runnable_tasks(),
               "solver_threads": default_threads(), "cases": []}
     for name in names:
         config = dict(CASES[name])
