@@ -100,17 +100,19 @@ def _sparse_gram(Q: sp.csr_matrix):
     return lambda v: Q @ (QT @ v)
 
 
-def _best(fn, repeats: int):
-    """Best wall time of ``repeats`` calls, with the BLAS thread count the solvers would use (the
-    baselines run with the same count, so that both sides get the same cores)."""
-    (best, value), = _best_alternating([fn], repeats)
+def _best(fn, repeats: int, threads: int):
+    """Best wall time of ``repeats`` calls under a limit of ``threads`` BLAS threads (the count
+    the solvers use: the baselines run with the same count, so that both sides get the same
+    cores)."""
+    (best, value), = _best_alternating([fn], repeats, threads)
     return best, value
 
 
-def _best_alternating(fns, repeats: int) -> list[tuple[float, object]]:
+def _best_alternating(fns, repeats: int, threads: int) -> list[tuple[float, object]]:
     """(best wall time, last value) of each function, called in turn ``repeats`` times
-    (ours, baseline, ours, baseline...): a slow spell of the machine, which can last a minute on
-    a shared VM, then falls on both sides instead of on one."""
+    (ours, baseline, ours, baseline...) under a limit of ``threads`` BLAS threads: a slow spell
+    of the machine, which can last a minute on a shared VM, then falls on both sides instead of
+    on one."""
     from .threads import solver_threads
 
     best = [np.inf] * len(fns)
@@ -118,11 +120,11 @@ def _best_alternating(fns, repeats: int) -> list[tuple[float, object]]:
     for _ in range(repeats):
         for i, fn in enumerate(fns):
             gc.collect()
-            with solver_threads():
+            with solver_threads(threads):
                 start = time.perf_counter()
                 values[i] = fn()
                 best[i] = min(best[i], time.perf_counter() - start)
-    return list(zip(best, values))
+    return list(zip(best, values, strict=True))
 
 
 def _peak_memory(fn) -> int:
@@ -140,12 +142,16 @@ def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = Fal
     """Time one case; returns its figures (see the module docstring)."""
     from ..contexts import make_context
     from .select import solve
+    from .threads import default_threads
 
     X = load_table(config["data"], config["rows"])
     n, d = X.shape[0], config["d"]
     spec = f"knn(k={config['k']})" if config["kind"] == "knn" else "rbf"
     log(f"[{name}] {n} × {X.shape[1]} ({config['data'].split(':')[1]}), {spec}, d = {d}")
-    out: dict = {"case": name, "n": n, "features": int(X.shape[1]), "context": spec, "d": d}
+    # one thread count for the whole case, ours and the baseline alike
+    threads = default_threads()
+    out: dict = {"case": name, "n": n, "features": int(X.shape[1]), "context": spec, "d": d,
+                 "threads": threads}
 
     def ours_build():
         ctx = make_context(spec).fit(X)
@@ -153,7 +159,7 @@ def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = Fal
 
     def ours_all():
         ctx, op = ours_build()
-        return ctx, op, solve(op, d, "auto", random_state=0)
+        return ctx, op, solve(op, d, "auto", random_state=0, threads=threads)
 
     def knn_baseline():
         Q = sklearn_knn_q(X, config["k"])
@@ -162,22 +168,22 @@ def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = Fal
     with_baseline = config.get("baseline", True)
     if config["kind"] == "knn":
         runs = _best_alternating([ours_all, knn_baseline] if with_baseline else [ours_all],
-                                 repeats)
+                                 repeats, threads)
         t_ours, (ctx, op, result) = runs[0]
-        t_build, _ = _best(ours_build, 1)
+        t_build, _ = _best(ours_build, 1, threads)
         out.update(seconds_ours=t_ours, seconds_build=t_build, seconds_solve=t_ours - t_build)
     else:
-        t_build, (ctx, op) = _best(ours_build, 1)
-        fns = [lambda: solve(op, d, "auto", random_state=0)]
+        t_build, (ctx, op) = _best(ours_build, 1, threads)
+        fns = [lambda: solve(op, d, "auto", random_state=0, threads=threads)]
         if with_baseline:
             from .._memory import check_allocation
 
             # the dense M is formed once, untimed for ARPACK (reported separately)
             check_allocation(8.0 * n * n, op.memory_budget, "the baseline's dense M")
-            t_form, M = _best(lambda: op._Q @ op._Q.T, 1)
+            t_form, M = _best(lambda: op._Q @ op._Q.T, 1, threads)
             out["seconds_form_dense_m"] = t_form
             fns.append(lambda: arpack_gram(lambda v: M @ v, n, d + 1))
-        runs = _best_alternating(fns, repeats)
+        runs = _best_alternating(fns, repeats, threads)
         M = None
         t_solve, result = runs[0]
         t_ours = t_build + t_solve
@@ -186,10 +192,10 @@ def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = Fal
                converged=result.converged, products=result.products)
     log(f"[{name}] ours: {t_ours:.2f} s (build {out['seconds_build']:.2f} s, solve "
         f"{out['seconds_solve']:.2f} s), solver {result.solver}, max residual "
-        f"{result.max_residual:.1e}")
+        f"{result.max_residual:.1e}, {threads} BLAS thread(s) on both sides")
     out["peak_memory_bytes"] = _peak_memory(
         (lambda: ours_all()) if config["kind"] == "knn" else
-        (lambda: solve(op, d, "auto", random_state=0)))
+        (lambda: solve(op, d, "auto", random_state=0, threads=threads)))
     out["memory_budget_bytes"] = op.memory_budget
     log(f"[{name}] peak traced memory of ours: {out['peak_memory_bytes'] / 2**20:.0f} MiB")
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import os
+import statistics
+import time
 from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
@@ -64,9 +66,6 @@ def _own_running_threads() -> int:
 
 def other_runnable_tasks(readings: int = 5, interval: float = 0.001) -> float | None:
     """Runnable tasks of other processes now (median of ``readings``), or None without /proc."""
-    import statistics
-    import time
-
     counts = []
     try:
         for i in range(readings):
