@@ -84,8 +84,14 @@ FRESH = textwrap.dedent("""
 
 
 def fresh_process(*solvers: str) -> list[list[str]]:
+    # the child uses this process's BLAS thread count (another count rounds differently; see
+    # contextures.spectral.threads)
+    from contextures.spectral.threads import default_threads
+
+    env = {**os.environ, "PYTHONHASHSEED": "123",
+           "CONTEXTURES_SOLVER_THREADS": str(default_threads())}
     out = subprocess.run([sys.executable, "-c", FRESH, *solvers], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONHASHSEED": "123"})
+                         timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     return [line.split() for line in out.stdout.splitlines()]
 

@@ -46,8 +46,23 @@ def test_own_threads_are_not_counted(monkeypatch):
 
 def test_fallback_without_proc(monkeypatch):
     monkeypatch.delenv("CONTEXTURES_SOLVER_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_decided", None)
     monkeypatch.setattr(threads, "other_runnable_tasks", lambda: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (100.0, 100.0, 100.0))
-    assert threads.default_threads() == 1
+    assert threads.default_threads(refresh=True) == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert threads.default_threads() == (os.cpu_count() or 1)
+    assert threads.default_threads(refresh=True) == (os.cpu_count() or 1)
+
+
+def test_the_count_is_kept_for_the_process(monkeypatch):
+    """A load that changes between two solves does not change their thread count (it would
+    change the BLAS rounding, hence the last bits of two fits with the same seed)."""
+    monkeypatch.delenv("CONTEXTURES_SOLVER_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_decided", None)
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(threads, "other_runnable_tasks", lambda: 0.0)
+    first = threads.default_threads()
+    assert first == cores
+    monkeypatch.setattr(threads, "other_runnable_tasks", lambda: float(10 * cores))
+    assert threads.default_threads() == first
+    assert threads.default_threads(refresh=True) == 1

@@ -14,6 +14,11 @@ The runnable tasks are counted at the moment of the solve (Linux: the running co
 milliseconds). The 1-minute load average is the fallback elsewhere: it lags by a minute, and on
 virtual machines it can sit at 1 while every core is idle (seen on this project's 2-core machine,
 where it made every solve single-threaded).
+
+The count is decided once per process, at the first solve, and kept: BLAS rounds differently
+with a different thread count, so a count that followed the load from one solve to the next
+would make two fits with the same seed differ in their last bits. For bit-identical results
+across processes and machines, set ``$CONTEXTURES_SOLVER_THREADS``.
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from threadpoolctl import threadpool_limits
 
 from ..exceptions import ParameterError
 
+_decided: int | None = None   # the count chosen at this process's first solve
 
-def default_threads() -> int:
-    """The solvers' BLAS thread count (see the module docstring)."""
+
+def default_threads(refresh: bool = False) -> int:
+    """The solvers' BLAS thread count (see the module docstring); ``refresh`` decides it again."""
+    global _decided
     env = os.environ.get("CONTEXTURES_SOLVER_THREADS")
     cores = os.cpu_count() or 1
     if env:
@@ -41,6 +49,12 @@ def default_threads() -> int:
         if value < 1:
             raise ParameterError(f"CONTEXTURES_SOLVER_THREADS must be ≥ 1, got {value}")
         return value
+    if _decided is None or refresh:
+        _decided = _threads_for_load(cores)
+    return _decided
+
+
+def _threads_for_load(cores: int) -> int:
     busy = other_runnable_tasks()
     if busy is None:
         try:
