@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .parts import RowParts
+
 # a float32 block's components along the basis above this are removed (about 30 eps32: 1e-4
 # measurably degrades the float64-refined eigenvalues)
 SEMI_ORTHOGONALITY_FLOAT32 = 1e-5
@@ -59,6 +61,7 @@ class KrylovOutput:
     converged: bool
     restarts: int
     products: int               # number of columns multiplied by M
+    power_rejected: bool = False  # a run on M^q (q > 1) gave up: see ``power`` in block_krylov_schur
     extra_values: np.ndarray = field(default_factory=lambda: np.empty(0))
     extra_vectors: np.ndarray | None = None  # the next Ritz vectors (rows)
     products_of_vectors: tuple[np.ndarray, np.ndarray] | None = None  # (M Y, Qᵀ Y) rows, tracked
@@ -200,12 +203,40 @@ def _orthonormal_rows(Wt: np.ndarray, rng: np.random.Generator, basis: np.ndarra
     return Xt, R
 
 
+# --- the row-part operations of a block step (see spectral.parts); rows = parts.rows --------------
+def _transpose_part(i, rows, W, Wt):
+    """Wt = Wᵀ on part i's rows."""
+    Wt[:, rows[i]] = W[rows[i]].T
+
+
+def _inner_part(i, rows, A, Wt):
+    """Part i's share of A W (rows of A and Wt are vectors)."""
+    return A[:, rows[i]] @ Wt[:, rows[i]].T
+
+
+def _update_part(i, rows, Wt, coefficients, against, basis):
+    """On part i's rows: W −= againstᵀ C (when C is given); then part i's shares of basis·W (when
+    ``basis`` is given, else 0) and of the squared norms of the vectors of W."""
+    r = rows[i]
+    if coefficients is not None:
+        Wt[:, r] -= coefficients.T @ against[:, r]
+    share = basis[:, r] @ Wt[:, r].T if basis is not None else 0.0
+    return share, np.einsum("ij,ij->i", Wt[:, r], Wt[:, r])
+
+
+def _combine_part(i, rows, out, Z, Vt):
+    """out = Z Vt on part i's rows (Z Vt[:, r] is formed before ``out`` is written, so ``out`` may
+    share rows with Vt)."""
+    out[:, rows[i]] = Z @ Vt[:, rows[i]]
+
+
 def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, block_size: int,
                        max_basis: int, keep: int, tol: float, max_restarts: int,
                        rng: np.random.Generator, dtype=np.float64,
                        start: np.ndarray | None = None, check_share: float = 0.3,
                        track_products: bool = False, m_columns: int | None = None,
-                       product_cost: float | None = None) -> KrylovOutput:
+                       product_cost: float | None = None, parts: RowParts | None = None,
+                       power: int = 1, power_floor: float = 0.25) -> KrylovOutput:
     """Top ``n_wanted`` eigenpairs of (I − ppᵀ) M (I − ppᵀ); see the module docstring.
 
     ``apply(X)`` returns M X for an (n × b) block; ``deflation`` removes the known eigenvectors.
@@ -221,8 +252,25 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     dense-BLAS flop equivalents; default 4n²) plus 4·n·k·b for the orthogonalisation, a check
     10·k³ (the k × k eigenproblem). With ``track_products`` ``apply`` returns (M X, Qᵀ X) for a Q with
     ``m_columns`` columns (see the module docstring).
+
+    ``parts`` (a :class:`~contextures.spectral.parts.RowParts` of range(n)) spreads the basis
+    updates and inner products over its threads (call under a single-threaded BLAS); ``apply``
+    splits its own products.
+
+    ``power`` q > 1 runs the iteration on M̃^q (q products per basis column; M̃ is PSD, so M̃^q has
+    the same eigenvectors in the same order, and Ritz values θ ≈ s^{2q}). Raising the operator to
+    a power widens the relative gaps at the top of the spectrum, so fewer basis vectors, hence
+    fewer orthogonalisations and Rayleigh-Ritz steps, are needed; the products cost more. Pair i
+    counts as converged when its residual is below tol · q θ_i^{(q−1)/q}, the slope of λ ↦ λ^q
+    at λ_i = θ_i^{1/q} (a vector's M̃-residual is about its M̃^q-residual divided by that
+    slope). Small eigenvalues are squeezed towards zero (and towards the rounding floor of a
+    float32 iteration) by the power: when a Rayleigh-Ritz step finds the ``n_wanted``-th Ritz
+    value below ``power_floor``^q (a lower bound of s_d^{2q}, by interlacing), the run stops with
+    ``power_rejected`` set, and the caller runs again on M̃ itself.
     """
     b = block_size
+    parts = RowParts(n) if parts is None else parts
+    rows = parts.rows
     dtype = np.dtype(dtype)
     deflation = deflation.astype(dtype)
     # semi-orthogonality level: components of a new block along the basis below it are left
@@ -247,7 +295,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     stats = dict.fromkeys(["products", "orthogonalisation", "rayleigh_ritz", "restarts"], 0.0)
     stats["reorthogonalisations"] = 0
     stats["checks"] = 0
-    cycle = {"worst": None, "checking": True}   # the worst wanted residual at the last check
+    # the worst wanted residual at the last check; whether a run on M^q gave up
+    cycle = {"worst": None, "checking": True, "rejected": False}
 
     def rayleigh_ritz(k: int):
         t = time.perf_counter()
@@ -258,6 +307,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         theta, Z = np.linalg.eigh(0.5 * (Tk + Tk.T))
         theta, Z = theta[::-1][:top], Z[:, ::-1][:, :top]
         res = np.linalg.norm(T[k:k + b, :k] @ Z, axis=0)
+        wanted = np.clip(theta[:n_wanted], 0.0, None)
+        limit = tol * power * wanted ** ((power - 1) / power) if power > 1 else tol
         work["since_check"] = 0.0
         stats["rayleigh_ritz"] += time.perf_counter() - t
         # a cycle whose worst wanted residual did not fall between two checks is checked no
@@ -267,7 +318,9 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         if cycle["worst"] is not None and worst >= cycle["worst"]:
             cycle["checking"] = False
         cycle["worst"] = worst
-        return theta, Z, res, bool(np.all(res[:n_wanted] <= tol))
+        if power > 1 and wanted[-1] < power_floor ** power:
+            cycle["rejected"] = True
+        return theta, Z, res, bool(np.all(res[:n_wanted] <= limit))
 
     k = 0                 # basis vectors so far; the pending block is rows k..k+b
     coupled_from = 0      # the pending block is coupled to rows coupled_from..k (after a restart: 0)
@@ -285,37 +338,40 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
                 QtVt[k:k + b] = np.asarray(QtX).T
             else:
                 W = np.asarray(apply(X), dtype=dtype)
-            products += b
+                for _ in range(power - 1):
+                    W = np.asarray(apply(W), dtype=dtype)
+            products += b * power
             t1 = time.perf_counter()
             stats["products"] += t1 - t0
             # the block is kept as rows (b × n, like the basis; W = Wtᵀ): the updates W -= V C
             # then read the basis as one row-major product Cᵀ Vt (measured 1.4× faster than V C),
             # and the new rows are written without a transposition
-            Wt = np.ascontiguousarray(W.T)
-            W = Wt.T
+            Wt = np.empty((b, n), dtype=dtype)
+            local = Vt[coupled_from:k + b]
+            basis = Vt[:k + b]
+            parts.run(_transpose_part, rows, W, Wt)
             deflation.remove_rows(Wt)
             norm_before = np.linalg.norm(Wt, axis=1)
             # local pass: the block three-term recurrence (or the restart's arrow)
-            local = Vt[coupled_from:k + b]
             H = np.zeros((k + b, b))
-            H_loc = local @ W
-            Wt -= H_loc.T @ local
+            H_loc = parts.sum(_inner_part, rows, local, Wt)
             H[coupled_from:] = H_loc
-            # measured reorthogonalisation against the whole basis: one BLAS-3 read measures the
-            # components; they are removed (a second read) only above the semi-orthogonality level,
-            # and the pass is repeated when it removed most of W (Kahan-Parlett "twice is enough")
-            basis = Vt[:k + b]
-            for _ in range(2):
-                C = basis @ W
-                norm_in = np.linalg.norm(Wt, axis=1)
+            # measured reorthogonalisation against the whole basis: one BLAS-3 read (in the same
+            # pass as the local update) measures the components; they are removed (a second read)
+            # only above the semi-orthogonality level, and the pass is repeated when it removed
+            # most of W (Kahan-Parlett "twice is enough")
+            C, norm2 = parts.sum(_update_part, rows, Wt, H_loc, local, basis)
+            for attempt in range(2):
+                norm_in = np.sqrt(norm2)
                 if np.abs(C).max() <= semi * max(float(norm_in.max()), 1e-300):
                     break
-                Wt -= C.T @ basis
-                stats["reorthogonalisations"] += 1
                 H += C
+                stats["reorthogonalisations"] += 1
+                _, norm2 = parts.sum(_update_part, rows, Wt, C, basis, None)
                 deflation.remove_rows(Wt)
-                if np.all(np.linalg.norm(Wt, axis=1) >= 0.7 * norm_in):
+                if attempt == 1 or np.all(np.sqrt(norm2) >= 0.7 * norm_in):
                     break
+                C, norm2 = parts.sum(_update_part, rows, Wt, None, None, basis)
             t2 = time.perf_counter()
             stats["orthogonalisation"] += t2 - t1
             _, R = _orthonormal_rows(Wt, rng, basis, deflation, float(norm_before.max()),
@@ -327,7 +383,7 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
             T[k:k + b, k + b:k + 2 * b] = R.T
             coupled_from = k
             k += b
-            work["since_check"] += b * per_product + 4.0 * n * k * b
+            work["since_check"] += b * power * per_product + 4.0 * n * k * b
             # (the first cycle rarely converges before its restart: check three times less)
             share = check_share if restarts else check_share / 3
             if (share > 0 and keep + b <= k <= max_basis - b
@@ -335,18 +391,18 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
                     and work["since_check"] >= 10.0 * float(k) ** 3 / share):
                 theta, Z, res, converged = rayleigh_ritz(k)
                 stats["checks"] += 1
-                if converged:
+                if converged or cycle["rejected"]:
                     break
-        if not converged:
+        if not (converged or cycle["rejected"]):
             theta, Z, res, converged = rayleigh_ritz(k)
-        if converged or restarts >= max_restarts:
+        if converged or cycle["rejected"] or restarts >= max_restarts:
             break
-        cycle.update(worst=None, checking=True)
+        cycle.update(worst=None, checking=True, rejected=False)
         # thick restart: keep the leading Ritz vectors
         t3 = time.perf_counter()
         E = T[k:k + b, :k]
         Zk = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
-        Vt[:keep] = Zk @ Vt[:k]
+        parts.run(_combine_part, rows, Vt[:keep], Zk, Vt[:k])
         Vt[keep:keep + b] = Vt[k:k + b]
         if track_products:
             MVt[:keep] = Zk @ MVt[:k]
@@ -362,7 +418,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         restarts += 1
         stats["restarts"] += time.perf_counter() - t3
     Zw = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
-    Y = Zw @ Vt[:k]
+    Y = np.empty((keep, n), dtype=dtype)
+    parts.run(_combine_part, rows, Y, Zw, Vt[:k])
     tracked = None
     if track_products:
         Zn = Zw[:n_wanted]
@@ -371,4 +428,5 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
                         residual_estimates=res[:n_wanted], converged=converged,
                         restarts=restarts, products=products,
                         extra_values=theta[n_wanted:keep].copy(), extra_vectors=Y[n_wanted:],
-                        stats=stats, products_of_vectors=tracked)
+                        stats=stats, products_of_vectors=tracked,
+                        power_rejected=cycle["rejected"])

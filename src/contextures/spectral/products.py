@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import check_allocation
+from .parts import RowParts
 
 # Below this many stored entries the reordering and the torch copy cost more than they save.
 _TORCH_MIN_NNZ = 200_000
@@ -32,10 +33,15 @@ _FLOAT64_BLOCK = 256
 
 
 def _bipartite_graph(Q: sp.csr_matrix) -> sp.csr_matrix:
-    """The pattern of [[0, Q], [Qᵀ, 0]]: rows 0..n−1 are samples, n..n+m−1 context values."""
+    """The pattern of [[0, Q], [Qᵀ, 0]]: rows 0..n−1 are samples, n..n+m−1 context values.
+
+    Assembled from the index arrays of Q and Qᵀ (half the time of ``sp.bmat``)."""
     n, m = Q.shape
-    pattern = sp.csr_matrix((np.ones(Q.nnz, dtype=np.int8), Q.indices, Q.indptr), shape=(n, m))
-    return sp.bmat([[None, pattern], [pattern.T, None]], format="csr")
+    QT = Q.T.tocsr()
+    indptr = np.concatenate([Q.indptr, Q.indptr[-1] + QT.indptr[1:]])
+    indices = np.concatenate([Q.indices + n, QT.indices])
+    return sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr),
+                         shape=(n + m, n + m))
 
 
 def _rcm_orders(Q: sp.csr_matrix, B: sp.csr_matrix | None = None
@@ -107,6 +113,17 @@ class GramProducts:
             self.dtype = np.dtype(np.float64)
         self.deflation = p if self.row_order is None else p[self.row_order]
         self.deflation_w = self.deflation.astype(self.dtype)
+        self.parts: RowParts | None = None
+
+    def split(self, parts: RowParts) -> None:
+        """Spread the products of a sparse Q over ``parts``: Qᵀ X by its row parts (context
+        values, ``parts.columns``), then Q Y by its row parts (samples, ``parts.rows``), each part
+        on its own thread. The parts are row slices of Q and Qᵀ, kept (as much memory again)."""
+        if self.op.kind != "sparse" or self._torch is not None or parts.count == 1:
+            return
+        self.parts = parts
+        self._Qw_parts = [self._Qw[r] for r in parts.rows]
+        self._QTw_parts = [self._QTw[c] for c in parts.columns]
 
     @property
     def uses_torch(self) -> bool:
@@ -124,12 +141,15 @@ class GramProducts:
         from scipy.sparse.csgraph import connected_components
 
         n = self.n
+        # the graph is symmetric: its strongly connected components are its components, and
+        # scipy finds them without the transposed copy an undirected search makes (half the time)
         graph = getattr(self, "_graph", None)   # the sample-order graph, when reordered
         if graph is not None:
-            _, labels = connected_components(graph, directed=False)
+            _, labels = connected_components(graph, directed=True, connection="strong")
             rows = labels[:n][self.row_order]
         else:
-            _, labels = connected_components(_bipartite_graph(self._Qw), directed=False)
+            _, labels = connected_components(_bipartite_graph(self._Qw), directed=True,
+                                             connection="strong")
             rows = labels[:n]
         _, rows = np.unique(rows, return_inverse=True)
         r = int(rows.max()) + 1
@@ -142,10 +162,25 @@ class GramProducts:
         if kind == "sparse":
             if self._torch is not None:
                 return self._torch.gram(X)
+            if self.parts is not None:
+                return self._split_products(X, self._Qw_parts, self._QTw_parts)[0]
             return np.asarray(self._Qw @ (self._QTw @ np.ascontiguousarray(X)))
         if kind == "dense":
             return self._Qw @ (self._Qw.T @ X)
         return self.op.gram_matmat(np.asarray(X, dtype=np.float64))
+
+    def _split_products(self, X: np.ndarray, Q_parts: list, QT_parts: list
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """(M X, Qᵀ X) from the row parts of Q and Qᵀ (see :meth:`split`)."""
+        parts = self.parts
+        X = np.ascontiguousarray(X)
+        dtype = np.result_type(X.dtype, Q_parts[0].dtype)
+        n, m = self.op.shape
+        half = np.empty((m, X.shape[1]), dtype=dtype)
+        out = np.empty((n, X.shape[1]), dtype=dtype)
+        parts.run(_product_part, parts.columns, QT_parts, X, half)
+        parts.run(_product_part, parts.rows, Q_parts, half, out)
+        return out, half
 
     def with_half(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(M X, Qᵀ X) for a stored dense Q (the half-way product comes for free)."""
@@ -180,7 +215,12 @@ class GramProducts:
         if not hasattr(self, "_QT64"):
             self._QT64 = Q.T.tocsr()
         Ue = U if engine_order else self.from_original(U)
-        if U.shape[1] <= columns:
+        if self.parts is not None:
+            if not hasattr(self, "_Q64_parts"):
+                self._Q64_parts = [Q[r] for r in self.parts.rows]
+                self._QT64_parts = [self._QT64[c] for c in self.parts.columns]
+            MU, QtU = self._split_products(Ue, self._Q64_parts, self._QT64_parts)
+        elif U.shape[1] <= columns:
             QtU = self._QT64 @ np.ascontiguousarray(Ue)
             MU = Q @ QtU
         else:
@@ -207,6 +247,11 @@ class GramProducts:
         if self.row_order is None:
             return U
         return np.take(U, self.row_order, axis=0)
+
+
+def _product_part(i, slices, A_parts, X, out):
+    """out[slices[i]] = A_parts[i] X: part i of a product split by the rows of A."""
+    out[slices[i]] = A_parts[i] @ X
 
 
 class _TorchCSRPair:

@@ -33,7 +33,7 @@ from .result import SpectralResult
 from .threads import default_threads
 
 _KRYLOV_OPTIONS = ("tol", "block_size", "keep", "max_basis", "max_restarts", "precision",
-                   "check_share", "use_torch", "reorder")
+                   "check_share", "use_torch", "reorder", "power", "split")
 SOLVER_OPTIONS: dict[str, tuple[str, ...]] = {
     "auto": ("tol",),
     "dense": (),
@@ -64,6 +64,8 @@ _OPTION_RULES: dict[str, tuple] = {
     "check_share": (float, 0.0, 1.0),
     "use_torch": (bool, None, None),
     "reorder": (bool, None, None),
+    "power": (int, 1, 8),
+    "split": (bool, None, None),
     "m": (int, 2, None),
 }
 DENSE_MAX_N = 1500

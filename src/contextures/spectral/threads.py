@@ -28,12 +28,14 @@ import os
 import statistics
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import ParameterError
 
 _decided: int | None = None   # the count chosen at this process's first solve
+_current: ContextVar[int | None] = ContextVar("solver_threads", default=None)
 
 
 def default_threads(refresh: bool = False) -> int:
@@ -97,8 +99,18 @@ def other_runnable_tasks(readings: int = 5, interval: float = 0.001) -> float | 
 def solver_threads(threads: int | None = None):
     """Limit every BLAS pool to ``threads`` (default :func:`default_threads`) inside the block."""
     n = default_threads() if threads is None else int(threads)
-    with threadpool_limits(n, user_api="blas"):
-        yield n
+    token = _current.set(n)
+    try:
+        with threadpool_limits(n, user_api="blas"):
+            yield n
+    finally:
+        _current.reset(token)
+
+
+def current_threads() -> int:
+    """The thread count of the innermost :func:`solver_threads` block (else :func:`default_threads`)."""
+    n = _current.get()
+    return default_threads() if n is None else n
 
 
 def with_solver_threads(function):
