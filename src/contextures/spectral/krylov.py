@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import get_blas_funcs
 
 from .parts import RowParts
 
@@ -137,6 +138,13 @@ class Deflation:
         """The same for vectors stored as the rows of Wt (b × n), in place."""
         if self.sparse:
             self.remove(Wt.T)
+        elif Wt.flags.c_contiguous and Wt.dtype == self.D.dtype:
+            # a rank-one update in place (BLAS ger on Wtᵀ), without an outer-product temporary
+            d = self.D[:, 0]
+            ger = get_blas_funcs("ger", (Wt,))
+            out = ger(-1.0, d, Wt @ d, a=Wt.T, overwrite_a=True)
+            if not np.shares_memory(out, Wt):     # (never seen: f2py updates Wtᵀ in place)
+                Wt[...] = out.T
         else:
             d = self.D[:, 0]
             Wt -= np.outer(Wt @ d, d)
