@@ -28,6 +28,10 @@ Stewart's Krylov-Schur method):
 With block size b between 8 and 16 the number of products matches single-vector Lanczos (ARPACK)
 while every operation is a block (BLAS-3) product.
 
+Two options trade work between the parts of a step: ``power`` q iterates on M̃^q (q products per
+vector, fewer vectors; see :func:`block_krylov_schur`), and ``parts`` splits every pass over the n
+rows between threads (see :mod:`contextures.spectral.parts`).
+
 Product tracking (``track_products=True``, for operators whose products dominate the cost, such as a
 stored dense Q): ``apply(X)`` returns the pair (M X, Qᵀ X) and the engine keeps both for every basis
 vector, transformed alongside the basis at restarts, so that the Ritz vectors Y = Z V come with

@@ -4,12 +4,13 @@ A :class:`GramProducts` engine maps a block X (n × b) to M X = Q (Qᵀ X) for o
 :class:`~contextures.contexts.operator.ContextOperator`, in a working precision (float64 or
 float32), in a row order chosen for cache locality:
 
-- sparse Q: CSR copies of Q and Qᵀ (scipy, single-threaded; torch's threaded CSR kernels are an
-  opt-in alternative, ``use_torch``), with rows and columns renumbered by reverse Cuthill-McKee on
+- sparse Q: CSR copies of Q and Qᵀ (scipy; torch's threaded CSR kernels are an opt-in
+  alternative, ``use_torch``), with rows and columns renumbered by reverse Cuthill-McKee on
   the bipartite graph of Q so that the rows a product gathers sit close together in memory (about
-  2× faster on a KNN operator). Splitting a product into row blocks on two Python threads (scipy
-  releases the GIL) was measured no faster: between the BLAS-3 calls of the iteration OpenBLAS's
-  idle threads still spin on the same cores;
+  2× faster on a KNN operator). :meth:`GramProducts.split` spreads the products over the row
+  parts of a :class:`~contextures.spectral.parts.RowParts` (one thread each, under a
+  single-threaded BLAS: with a threaded BLAS, OpenBLAS's idle threads spin on the cores the
+  products need, and a split product was measured no faster);
 - dense Q: two BLAS-3 products, Q (Qᵀ X);
 - matrix-free Q: the operator's own block products (float64).
 
