@@ -248,7 +248,7 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
                        start: np.ndarray | None = None, check_share: float = 0.3,
                        track_products: bool = False, m_columns: int | None = None,
                        product_cost: float | None = None, parts: RowParts | None = None,
-                       power: int = 1, power_floor: float = 0.25) -> KrylovOutput:
+                       power: int = 1, power_floor: float = 0.1) -> KrylovOutput:
     """Top ``n_wanted`` eigenpairs of (I − ppᵀ) M (I − ppᵀ); see the module docstring.
 
     ``apply(X)`` returns M X for an (n × b) block; ``deflation`` removes the known eigenvectors.
