@@ -131,6 +131,9 @@ def test_the_cube_gives_way_to_m_when_the_wanted_eigenvalues_are_small():
 def test_power_needs_float32_and_is_checked_in_specs(knn_op):
     with pytest.raises(ParameterError, match="float32"):
         solve_krylov(knn_op, 5, precision="float64", power=3)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ParameterError, match="power"):
+            solve_krylov(knn_op, 5, precision="float32", power=bad)
     with pytest.raises(SpecError, match="power"):
         parse_solver("krylov(power=0)")
     with pytest.raises(SpecError, match="split"):

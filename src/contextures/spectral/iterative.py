@@ -162,6 +162,8 @@ def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_stat
     # on M³ (see block_krylov_schur's ``power``), and on M when M³ squeezes the wanted ones
     if power is None:
         power = FLOAT32_POWER if dtype == np.float32 else 1
+    if isinstance(power, bool) or not isinstance(power, int | np.integer) or power < 1:
+        raise ParameterError(f"power must be a positive integer, got {power!r}")
     if power > 1 and dtype != np.float32:
         raise ParameterError("power > 1 needs precision='float32' (its float64 refinement)")
     with parts, (threadpool_limits(1, user_api="blas") if single else nullcontext()):

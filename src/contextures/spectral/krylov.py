@@ -280,6 +280,9 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     value below ``power_floor``^q (a lower bound of s_d^{2q}, by interlacing), the run stops with
     ``power_rejected`` set, and the caller runs again on M̃ itself.
     """
+    if power > 1 and track_products:
+        raise ValueError("power > 1 and track_products exclude each other (the tracked products "
+                         "are of M)")
     b = block_size
     parts = RowParts(n) if parts is None else parts
     rows = parts.rows
