@@ -55,15 +55,6 @@ def settings_from(settings_class: type, quick: bool, **given: Any) -> Any:
     return settings_class.quick(**values) if quick else settings_class(**values)
 
 
-def check_backend(backend: str) -> None:
-    """Refuse an unknown backend before any data is loaded."""
-    from ..exceptions import ParameterError
-    from ..experiments.grid import BACKENDS
-
-    if backend not in BACKENDS:
-        raise ParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-
-
 @bench_app.command("spectral")
 def spectral(
     quick: bool = typer.Option(False, "--quick", help="Small sizes (about a minute)."),

@@ -16,7 +16,6 @@ from .bench import (
     THREADS,
     WORKERS,
     bench_app,
-    check_backend,
     runner_options,
     settings_from,
 )
@@ -50,6 +49,7 @@ def alignment(
 ) -> None:
     """Train MLP encoders over width × depth × seeds and compare them with the exact contexture."""
     from ..experiments.alignment import AlignmentSettings, run_alignment_bench
+    from ..experiments.grid import check_backend
 
     check_backend(backend)
     settings = settings_from(AlignmentSettings, quick, dataset=data, context=context,

@@ -93,6 +93,12 @@ BACKENDS = ("serial", "joblib", "dask")
 RESUME_MODES = ("auto", "force", "overwrite")
 
 
+def check_backend(backend: str) -> None:
+    """An unknown backend is a :class:`ParameterError` (commands call this before loading data)."""
+    if backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
 class CorruptCellWarning(UserWarning):
     """A cell record on disk is unreadable or inconsistent and was skipped or set aside."""
 
@@ -428,8 +434,7 @@ def run_grid(
     Ctrl-C (``KeyboardInterrupt``) stops the run, keeps every finished record and propagates;
     rerun the same call to resume.
     """
-    if backend not in BACKENDS:
-        raise ParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_backend(backend)
     if resume not in RESUME_MODES:
         raise ParameterError(f"resume must be one of {', '.join(RESUME_MODES)}, got {resume!r}")
     if scheduler is not None and backend != "dask":

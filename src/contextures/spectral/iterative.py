@@ -40,7 +40,7 @@ from .._memory import check_allocation, fits
 from ..exceptions import ConvergenceWarning, ParameterError
 from .dense import deflation_vector, solve_dense
 from .krylov import Deflation, block_krylov_schur
-from .parts import RowParts
+from .parts import RowParts, inner_products
 from .products import GramProducts
 from .result import SpectralResult, complete_basis, finish
 from .threads import current_threads, with_solver_threads
@@ -269,7 +269,7 @@ def _refine64(engine: GramProducts, out, deflation: Deflation, parts: RowParts):
     """
     rows = parts.rows
     Ut = deflation.remove_rows(np.asarray(out.vectors, dtype=np.float64))   # rows, engine order
-    G = parts.sum(_gram_part, rows, Ut)
+    G = parts.sum(inner_products, rows, Ut, Ut)
     L = np.linalg.cholesky(0.5 * (G + G.T))
     Linv_t = np.linalg.inv(L).T
     U = np.empty(Ut.shape[::-1])          # n × d
@@ -279,11 +279,6 @@ def _refine64(engine: GramProducts, out, deflation: Deflation, parts: RowParts):
     # (row order does not change a norm)
     residuals = np.sqrt(parts.sum(_residual_part, rows, U, MU, theta))
     return theta, engine.to_original(U), residuals, QtU
-
-
-def _gram_part(i, rows, Ut):
-    """Part i's share of Ut Utᵀ."""
-    return Ut[:, rows[i]] @ Ut[:, rows[i]].T
 
 
 def _orthonormalise_part(i, rows, Ut, Linv_t, U):

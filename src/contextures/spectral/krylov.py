@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.blas import get_blas_funcs
 
-from .parts import RowParts
+from .parts import RowParts, inner_products
 
 # a float32 block's components along the basis above this are removed (about 30 eps32: 1e-4
 # measurably degrades the float64-refined eigenvalues)
@@ -221,18 +221,13 @@ def _transpose_part(i, rows, W, Wt):
     Wt[:, rows[i]] = W[rows[i]].T
 
 
-def _inner_part(i, rows, A, Wt):
-    """Part i's share of A W (rows of A and Wt are vectors)."""
-    return A[:, rows[i]] @ Wt[:, rows[i]].T
-
-
 def _update_part(i, rows, Wt, coefficients, against, basis):
     """On part i's rows: W −= againstᵀ C (when C is given); then part i's shares of basis·W (when
     ``basis`` is given, else 0) and of the squared norms of the vectors of W."""
     r = rows[i]
     if coefficients is not None:
         Wt[:, r] -= coefficients.T @ against[:, r]
-    share = basis[:, r] @ Wt[:, r].T if basis is not None else 0.0
+    share = inner_products(i, rows, basis, Wt) if basis is not None else 0.0
     return share, np.einsum("ij,ij->i", Wt[:, r], Wt[:, r])
 
 
@@ -369,7 +364,7 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
             norm_before = np.linalg.norm(Wt, axis=1)
             # local pass: the block three-term recurrence (or the restart's arrow)
             H = np.zeros((k + b, b))
-            H_loc = parts.sum(_inner_part, rows, local, Wt)
+            H_loc = parts.sum(inner_products, rows, local, Wt)
             H[coupled_from:] = H_loc
             # measured reorthogonalisation against the whole basis: one BLAS-3 read (in the same
             # pass as the local update) measures the components; they are removed (a second read)

@@ -25,6 +25,12 @@ def split(n: int, parts: int) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
+def inner_products(i: int, rows: list[slice], A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Part i's share of A Bᵀ for vectors stored as the rows of A and B (summed by
+    ``RowParts.sum``: the inner products of every row of A with every row of B)."""
+    return A[:, rows[i]] @ B[:, rows[i]].T
+
+
 class RowParts:
     """P row parts of range(n) (``rows``) and of range(m) (``columns``) and P threads to run them.
 
