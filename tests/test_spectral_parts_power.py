@@ -51,8 +51,10 @@ def test_parts_run_every_part_and_add_in_part_order():
         names = parts.run(lambda i: threading.current_thread().name)
         assert names[0] == threading.current_thread().name      # part 0 on the caller
         assert all(name.startswith("rowparts") for name in names[1:])
-        # float32 addition is not associative: the total is ((p0 + p1) + p2) every time
-        values = [np.float32(1e8), np.float32(1.0), np.float32(-1e8)]
+        # float32 addition is not associative: the total is ((p0 + p1) + p2) = 0 every time,
+        # where p0 + (p1 + p2) would be 1
+        values = [np.float32(1.0), np.float32(1e8), np.float32(-1e8)]
+        assert (values[0] + values[1]) + values[2] != values[0] + (values[1] + values[2])
         for _ in range(20):
             assert parts.sum(lambda i: values[i]) == (values[0] + values[1]) + values[2]
         total = parts.sum(lambda i: (i, np.full(2, float(i))))
