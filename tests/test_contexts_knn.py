@@ -120,8 +120,13 @@ def test_transition_new_points():
     new = np.vstack([rng.normal(size=(5, 4)), X[7]])  # the last one duplicates a training row
     ctx = make_context("knn(k=6)").fit(X)
     T = ctx.transition(new)
-    np.testing.assert_allclose(T.toarray(), dense_knn_P(X, 6, new))
-    assert T[5, 7] == pytest.approx(1 / 6)  # no self exclusion for new points
+    # points that are not training rows take their k nearest
+    np.testing.assert_allclose(T.toarray()[:5], dense_knn_P(X, 6, new[:5]))
+    # a new point equal to a training row is that row: it leaves itself out, as the fitted row
+    assert T[5, 7] == 0
+    np.testing.assert_allclose(T.toarray()[5], ctx.operator().P.toarray()[7])
+    # and nearby, the row counts among the point's neighbours (the KNN order changes there)
+    assert ctx.transition(X[7:8] + 1e-9)[0, 7] == pytest.approx(1 / 6)
     with pytest.raises(ParameterError, match="features"):
         ctx.transition(rng.normal(size=(2, 3)))
 

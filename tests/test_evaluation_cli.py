@@ -35,7 +35,8 @@ def test_evaluate_context_matches_its_parts(small_csv):
     curve = ridge_probe_curve(model.transform(prepared.X_train), prepared.y_train, None, None,
                               model.transform(prepared.X_test), prepared.y_test,
                               random_state=0)
-    assert r.error == pytest.approx(curve.error, rel=1e-6) and r.error_d == curve.d_star
+    assert r.error == pytest.approx(curve.error, rel=1e-6)
+    assert r.error_d == model.components_resolved_[curve.d_star - 1] + 1
     record = r.as_json()
     assert set(record) == {"context", "tau", "d_star", "abstain", "decay_rate", "error",
                            "error_d", "tau_curve_vs_error_spearman"}
@@ -43,8 +44,9 @@ def test_evaluate_context_matches_its_parts(small_csv):
     # does τ_d track err_d: the Spearman correlation over the d where both are defined
     from scipy.stats import spearmanr
 
-    t = np.asarray(expected.curve)
-    e = np.asarray(curve.errors)[:t.size]
+    at = model.components_resolved_[:len(curve.errors)]
+    t = np.asarray(expected.curve)[at[at < len(expected.curve)]]
+    e = np.asarray(curve.errors)[at < len(expected.curve)]
     ok = np.isfinite(t) & np.isfinite(e)
     rho = spearmanr(t[ok], e[ok]).statistic
     assert record["tau_curve_vs_error_spearman"] == pytest.approx(rho, abs=1e-9)

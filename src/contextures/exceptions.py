@@ -39,6 +39,10 @@ class ParameterError(ContexturesError, ValueError):
     exit_code = 2
 
 
+class InputTypeError(ParameterError, TypeError):
+    """Input of a type an estimator does not take (sparse, or objects that are not numbers)."""
+
+
 class MemoryBudgetError(ContexturesError, MemoryError):
     """A computation would need more memory than the budget allows, and no fallback exists."""
 

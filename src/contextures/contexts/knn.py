@@ -4,7 +4,9 @@ Rules (tested): neighbours are ordered by squared Euclidean distance with ties b
 smaller index; x_i itself is excluded *by index* (a duplicate x_j = x_i is a legitimate neighbour
 at distance 0); 1 ≤ k ≤ n − 1. With ``include_self=true`` x_i always counts as one of its own k
 neighbours, followed by its k − 1 nearest other points. New points (``transition``) take the k
-nearest training points (nothing excluded). See :mod:`contextures.contexts.neighbors`.
+nearest training points, except that a new point equal to a training row is that row and, like
+it, leaves itself out (:func:`~contextures.contexts.neighbors.new_point_neighbors`); with
+``include_self=true`` it keeps itself, as the fitted row does. See :mod:`contextures.contexts.neighbors`.
 
 P is sparse CSR with n·k non-zeros, so Q = P diag(c)^{-1/2} has n·k non-zeros as well.
 """
@@ -27,7 +29,7 @@ from ._validation import (
 )
 from .base import Context, register_context
 from .cache import ContextCache
-from .neighbors import NeighborLists, kneighbors
+from .neighbors import NeighborLists, kneighbors, new_point_neighbors
 from .operator import ContextOperator
 
 
@@ -98,10 +100,15 @@ class KNNContext(Context):
                                            f"nnz={P.nnz}")
 
     def transition(self, X_new: np.ndarray) -> sp.csr_matrix:
-        """1/k on the k nearest training points of each new point (n_new × n, CSR)."""
+        """1/k on the k nearest training points of each new point (n_new × n, CSR); a new point
+        equal to a training row takes that row's own list (see the module docstring)."""
         check_fitted(self)
         X_new = check_new_data(X_new, self.n_features_in_, f"{self.spec()}.transition")
-        idx, _ = kneighbors(self.X_, self.k_, X_new)
+        if self.include_self:
+            idx, _ = kneighbors(self.X_, self.k_, X_new)
+        else:
+            idx, _ = kneighbors(self.X_, self.k_ + 1, X_new)
+            idx = new_point_neighbors(self.X_, X_new, idx)
         return neighbor_transition(idx, self.n_samples_)
 
     def sample_indices(self, indices: np.ndarray, random_state: Any = None) -> np.ndarray:

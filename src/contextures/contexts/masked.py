@@ -38,7 +38,7 @@ from .base import Context, register_context
 from .cache import ContextCache
 from .distances import median_gamma, squared_distances
 from .knn import k_upper_note, neighbor_transition
-from .neighbors import NeighborLists, kneighbors
+from .neighbors import NeighborLists, kneighbors, new_point_neighbors
 from .operator import ContextOperator
 from .rbf import KernelRows, check_gamma, rbf_rows, sample_from_rows
 
@@ -165,11 +165,15 @@ class KNNMaskContext(Context):
         for cols in self.visible_:
             key = tuple(int(c) for c in cols)
             if key not in done:
+                X_cols = np.ascontiguousarray(self.X_[:, cols])
+                Q_cols = np.ascontiguousarray(X_new[:, cols])
                 if cache is not None:
-                    idx = cache.query_neighbors(X_new, self.k_, key)
+                    idx = cache.query_neighbors(X_new, self.k_ + 1, key)
                 else:
-                    idx, _ = kneighbors(np.ascontiguousarray(self.X_[:, cols]), self.k_,
-                                        np.ascontiguousarray(X_new[:, cols]))
+                    idx, _ = kneighbors(X_cols, self.k_ + 1, Q_cols)
+                # a new point equal to a training row on the visible features leaves it out,
+                # as that row's own list does
+                idx = new_point_neighbors(X_cols, Q_cols, idx)
                 done[key] = neighbor_transition(idx, self.n_samples_)
             total = done[key] if total is None else total + done[key]
         total = sp.csr_matrix(total / len(self.visible_))

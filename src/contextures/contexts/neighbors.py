@@ -197,6 +197,20 @@ def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *
     return out_idx, out_d2
 
 
+def new_point_neighbors(X_train: np.ndarray, X_query: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The k neighbours of new points, from their k + 1 nearest training rows ``idx``.
+
+    A new point equal to a training row *is* that row: as every fitted row does, it leaves itself
+    out (the first of its rows at distance 0, the one of smallest index) and takes the next k, so
+    ``transform`` of a training row gives its fitted value. Any other point takes its k nearest.
+    The rule is per row (a function of the point alone); like every KNN list it changes only where
+    the neighbour order does.
+    """
+    diff = X_query - X_train[idx[:, 0]]
+    same = np.einsum("ij,ij->i", diff, diff) == 0.0
+    return np.where(same[:, None], idx[:, 1:], idx[:, :-1])
+
+
 @dataclass
 class NeighborLists:
     """Sorted neighbour lists of a training sample for the largest k needed.

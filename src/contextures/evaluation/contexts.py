@@ -56,6 +56,11 @@ class ContextEvaluation:
     solver: str
     fit_time: float
     notes: list[str] = field(default_factory=list)
+    resolved: np.ndarray | None = None
+
+    def _components(self, k: int) -> int:
+        """The number of components up to the k-th probed (resolved) column."""
+        return int(k if self.resolved is None else self.resolved[k - 1] + 1)
 
     @property
     def error(self) -> float | None:
@@ -63,7 +68,9 @@ class ContextEvaluation:
 
     @property
     def error_d(self) -> int | None:
-        return None if self.probe is None else self.probe.d_star
+        """d of the best probe: the components up to its last column (the probe uses only the
+        resolved ones among them)."""
+        return None if self.probe is None else self._components(self.probe.d_star)
 
     @property
     def curve_tracking(self) -> float | None:
@@ -76,8 +83,10 @@ class ContextEvaluation:
         if self.probe is None:
             return None
         curve = np.asarray(self.tau_result.curve, dtype=float)
-        errors = np.asarray(self.probe.errors, dtype=float)[:curve.size]
-        curve = curve[:errors.size]
+        errors = np.asarray(self.probe.errors, dtype=float)
+        at = np.array([self._components(k) - 1 for k in range(1, errors.size + 1)], dtype=int)
+        keep = at < curve.size
+        curve, errors = curve[at[keep]], errors[keep]
         ok = np.isfinite(curve) & np.isfinite(errors)
         if ok.sum() < 3 or np.ptp(curve[ok]) == 0 or np.ptp(errors[ok]) == 0:
             return None
@@ -140,16 +149,19 @@ def evaluate_context(context, prepared, *, d0: int = 512, beta: float = 1.0,
     positive = s[s > 0]
     lam = decay_rate(s) if positive.size else float("nan")
     curve = None
-    if run_probe:
+    notes = list(getattr(model, "solver_notes_", []))
+    resolved = np.asarray(model.components_resolved_)
+    if run_probe and resolved.size == 0:
+        notes.append("no component is resolved on held-out rows, so there is no probe")
+    elif run_probe:
         F_train = model.transform(prepared.X_train)
         F_test = model.transform(prepared.X_test)
         curve = ridge_probe_curve(F_train, prepared.y_train, None, None, F_test, prepared.y_test,
                                   task=prepared.task, alphas=alphas, random_state=random_state)
-    notes = list(getattr(model, "solver_notes_", []))
     if not getattr(model, "converged_", True):
         notes.append("the eigensolver did not reach its tolerance")
     label = context.strip() if isinstance(context, str) else ctx.spec()
     return ContextEvaluation(context=label, singular_values=s, tau_result=result,
                              decay_rate=lam, probe=curve, solver=str(model.solver_),
                              fit_time=float(getattr(model, "fit_time_", float("nan"))),
-                             notes=notes)
+                             notes=notes, resolved=resolved)

@@ -5,63 +5,73 @@
     >>> model.singular_values_          # s_1 ≥ … ≥ s_16 (s_0 = 1 excluded)
     >>> Z = model.transform(X_new)      # μ_1..μ_16 at new points
 
-``fit`` builds the context's finite-sample operator Q = D_π^{1/2} P D_c^{-1/2} (§2 of the spec)
-and solves for its top singular triplets. ``transform`` evaluates the out-of-sample extension
+``fit`` builds the context's finite-sample operator Q = D_π^{1/2} P D_c^{-1/2} and solves for its
+top singular triplets. ``fit_transform`` and ``eigenfunctions_`` give the in-sample singular
+functions μ_i (exact on the fitted rows). ``transform`` evaluates the out-of-sample extension
 
     μ_i(x) = s_i⁻¹ Σ_a P⁺(a | x) ν_i(a) = p(x) · W[:, i],    W = D_c^{-1/2} V / s,
 
-through the context's transition rows p(x) = P⁺(· | x). On the training sample this reproduces
-μ_i (unit variance, zero mean under π) for contexts whose transition rows of the training points
-are the rows of P. Convention: ``transform`` of the very array passed to ``fit`` (same values)
-returns the fitted ``eigenfunctions_``; this matters for KNN, where a training point given as a new
-point would count itself among its own neighbours.
+through the context's transition rows p(x) = P⁺(· | x): a function of x alone, the same for a
+row whether or not it was fitted (no special case for the training array). With the default
+``extension="stable"`` it returns only the components the sample resolves, judged on held-out
+rows by cross-fitting, clipped to the range each takes on the fitted rows
+(:mod:`contextures.spectral.extension`); ``n_components_resolved_`` says how many. τ and every
+other use of the spectrum keep all d exact singular values.
 
-Mixtures (spec §5): ``mix(…, weights=minimax)`` has its weights resolved by the exact minimax
-re-weighting of :mod:`contextures.spectral.mixing` (history in ``weights_history_``);
-``concat(A,B,…)`` fits one Contexture per component with ``n_components`` each and concatenates
-their eigenfunctions and singular values (in component order, so not sorted overall).
+A new point that equals a training row is a new point like any other: for KNN it counts that row
+among its k nearest (at distance 0), while the fitted row itself excludes itself by index. For
+the resolved components the two differ by (ν_i(x_j) − ν_i(x_(k)))/(k s_i), small because those
+components vary slowly between neighbours.
+
+Mixtures: ``mix(…, weights=minimax)`` has its weights resolved by the exact minimax re-weighting
+of :mod:`contextures.spectral.mixing` (history in ``weights_history_``); ``concat(A,B,…)`` fits
+one Contexture per component with ``n_components`` each and concatenates their eigenfunctions and
+singular values (in component order, so not sorted overall).
 """
 
 from __future__ import annotations
 
-import hashlib
+import re
 import time
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from .._memory import check_allocation, resolve_budget
 from ..contexts.base import Context, make_context
 from ..contexts.mixtures import ConcatenationContext, MixtureContext
-from ..exceptions import ParameterError
+from ..exceptions import ContexturesError, InputTypeError, ParameterError
 from .approximate import solve_subsample
+from .extension import (
+    DEFAULT_FOLDS,
+    DEFAULT_MAX_ROWS,
+    ResolutionCheck,
+    check_resolution,
+    extend,
+    has_extension,
+    reproduces_fit,
+)
 from .iterative import DEFAULT_TOL
 from .mixing import minimax_weights
 from .select import _check_components, parse_solver, solve
 
+EXTENSIONS = ("stable", "raw")
 
-def _as_features(X, what: str) -> np.ndarray:
+
+def _validated(estimator, X, *, reset: bool, what: str) -> np.ndarray:
+    """X through scikit-learn's own validation (its messages), as a ParameterError."""
     try:
-        arr = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{what}: features must be numeric ({exc})") from exc
-    if arr.ndim == 1:
-        raise ParameterError(f"{what}: expected a 2-D array (samples × features), got a 1-D array; "
-                        "reshape a single feature with X.reshape(-1, 1)")
-    if arr.ndim != 2:
-        raise ParameterError(f"{what}: expected a 2-D array (samples × features), got {arr.ndim}-D")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
-        kind = "NaN" if np.isnan(arr).any() else "infinite"
-        raise ParameterError(f"{what}: {kind} values in {rows.size} row(s) (first: row {rows[0]}); "
-                        "impute or drop them first")
-    return arr
-
-
-def _fingerprint(X: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(X).tobytes(), digest_size=16).hexdigest()
+        return validate_data(estimator, X, reset=reset, dtype=np.float64, order="C",
+                             accept_sparse=False, ensure_all_finite=True, ensure_min_samples=1)
+    except TypeError as exc:   # sparse input, or objects that are not numbers
+        raise InputTypeError(f"{what}: {exc}") from exc
+    except ValueError as exc:
+        if isinstance(exc, ParameterError):
+            raise
+        # scikit-learn's message, without the array it may print
+        message = re.sub(r"\s*array=\[.*?\]\.?\s*", " ", str(exc), flags=re.S).strip()
+        raise ParameterError(f"{what}: {message}") from exc
 
 
 class Contexture(TransformerMixin, BaseEstimator):
@@ -78,41 +88,77 @@ class Contexture(TransformerMixin, BaseEstimator):
         ``auto`` (default), ``dense``, ``svd_thin``, ``krylov``, ``matrix_free``, ``arpack``,
         ``nystrom(m=...)`` or ``subsample(m=...)``; see :mod:`contextures.spectral.select`.
     random_state : int, Generator or None
-        Seeds the solver's start vectors, Nyström landmarks and subsamples.
+        Seeds the solver's start vectors, Nyström landmarks and subsamples, and the folds of the
+        extension check (0 when None, so that which components are returned is a function of the
+        data).
     memory_budget : int, str or None
         Bytes (or ``"8G"``) the computation may allocate; default half the available memory.
     tol : float
         Residual tolerance ‖M u − s² u‖ of the iterative solvers.
+    extension : ``"stable"`` or ``"raw"``
+        ``stable`` (default): ``transform`` returns the components the sample resolves, clipped to
+        their range on the fitted rows (:mod:`contextures.spectral.extension`; costs ``folds``
+        refits on at most ``check_rows`` rows). ``raw``: all d components, the Nyström form as is.
+    folds, check_rows : int
+        The cross-fit of the extension check: its number of folds and the rows it uses at most.
 
     Attributes
     ----------
-    singular_values_ : (d,) s_1 ≥ … ≥ s_d.
+    singular_values_ : (d,) s_1 ≥ … ≥ s_d (all d, exact; τ uses these).
     spectrum_ : (d + 1,) s_0 = 1 followed by s_1..s_d.
     eigenfunctions_ : (n, d) μ_i on the training sample (mean 0, variance 1 under π).
+    components_resolved_ : indices (into ``singular_values_``) of the components ``transform``
+        and ``fit_transform`` return; ``n_components_resolved_`` their number.
+    resolution_ : the :class:`~contextures.spectral.extension.ResolutionCheck` (None for ``raw``
+        or for contexts without an extension).
+    extension_range_ : (2, d) the range of each μ_i on the fitted rows (the clipping bounds).
     residuals_ : (d,) ‖M u_i − s_i² u_i‖ on the operator that was solved.
     solver_ : the solver that ran (``auto`` resolved), and ``solver_notes_`` why and how.
     converged_ : whether the solver reached ``tol``.
     context_ : the fitted context (for ``subsample``: fitted on the subsample).
     result_ : the full :class:`~contextures.spectral.result.SpectralResult`.
-    n_features_in_, fit_time_ (seconds spent building the operator and solving).
+    n_features_in_, fit_time_ (seconds spent building the operator, solving and checking).
     """
 
     def __init__(self, context="knn(k=30)", n_components: int = 8, solver: str = "auto",
-                 random_state=None, memory_budget=None, tol: float = DEFAULT_TOL):
+                 random_state=None, memory_budget=None, tol: float = DEFAULT_TOL,
+                 extension: str = "stable", folds: int = DEFAULT_FOLDS,
+                 check_rows: int = DEFAULT_MAX_ROWS):
         self.context = context
         self.n_components = n_components
         self.solver = solver
         self.random_state = random_state
         self.memory_budget = memory_budget
         self.tol = tol
+        self.extension = extension
+        self.folds = folds
+        self.check_rows = check_rows
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.requires_fit = True
+        return tags
+
+    def _check_params(self) -> None:
+        if not (isinstance(self.tol, int | float) and not isinstance(self.tol, bool)
+                and self.tol > 0):
+            raise ParameterError(f"tol must be a positive number, got {self.tol!r}")
+        if self.extension not in EXTENSIONS:
+            raise ParameterError(f"extension must be one of {', '.join(EXTENSIONS)}, "
+                                 f"got {self.extension!r}")
+        for name, low in (("folds", 2), ("check_rows", 8)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ParameterError(f"{name} must be an integer ≥ {low}, got {value!r}")
 
     def fit(self, X, y=None):
         """Build the context on X (and y, for label contexts) and solve for its contexture."""
-        X = _as_features(X, "Contexture.fit")
+        X = _validated(self, X, reset=True, what="Contexture.fit")
         n = X.shape[0]
         d = _check_components(self.n_components, n)
-        if not (isinstance(self.tol, int | float) and self.tol > 0):
-            raise ParameterError(f"tol must be a positive number, got {self.tol!r}")
+        self._check_params()
         call = parse_solver(self.solver)
         budget = resolve_budget(self.memory_budget)
         base = self.context if isinstance(self.context, Context) else make_context(self.context)
@@ -125,17 +171,12 @@ class Contexture(TransformerMixin, BaseEstimator):
         self.components_ = None
         self.weights_history_ = None
         if isinstance(base, ConcatenationContext):
-            return self._fit_concat(base, X, y, d, start)
+            return self._fit_concat(base, X, y, start)
+        rows = None
         if call.name == "subsample":
             result, context, rows, op = solve_subsample(base, X, y, d, m=call.params.get("m"),
                                                         random_state=rng, memory_budget=budget,
                                                         tol=self.tol)
-            W = op.extension_weights(result.right_vectors, result.singular_values)
-            # rows outside the subsample: the extension; rows in it: their fitted values (as a
-            # new point, a KNN training row would count itself among its neighbours)
-            mu = self._extend(context, X, W)
-            mu[rows] = result.eigenfunctions
-            self.eigenfunctions_ = mu
         else:
             context = clone(base)
             context.fit(X, y)
@@ -148,10 +189,20 @@ class Contexture(TransformerMixin, BaseEstimator):
                 op = context.operator(budget)
                 result = solve(op, d, call, tol=self.tol, random_state=rng,
                                memory_budget=budget)
-            W = op.extension_weights(result.right_vectors, result.singular_values)
-            self.eigenfunctions_ = result.eigenfunctions
-        self.fit_time_ = time.perf_counter() - start
+        W = op.extension_weights(result.right_vectors, result.singular_values)
         self.context_ = context
+        self.extension_weights_ = W
+        fitted_X = X if rows is None else X[rows]
+        mu_fitted = result.eigenfunctions
+        self.extension_range_ = np.vstack([mu_fitted.min(axis=0), mu_fitted.max(axis=0)])
+        if rows is None:
+            self.eigenfunctions_ = mu_fitted
+        else:
+            # rows outside the subsample get the extension (as new points); its own rows, their
+            # fitted values
+            mu = self._apply_extension(X, np.arange(d), clip=self.extension == "stable")
+            mu[rows] = mu_fitted
+            self.eigenfunctions_ = mu
         self.result_ = result
         self.singular_values_ = result.singular_values
         self.spectrum_ = np.concatenate([[1.0], result.singular_values])
@@ -159,12 +210,46 @@ class Contexture(TransformerMixin, BaseEstimator):
         self.solver_ = result.solver
         self.solver_notes_ = list(result.notes)
         self.converged_ = result.converged
-        self.n_features_in_ = X.shape[1]
-        self.extension_weights_ = W
-        self._train_fingerprint = (X.shape, _fingerprint(X))
+        y_fit = None if y is None else np.asarray(y) if rows is None else np.asarray(y)[rows]
+        self._resolve(fitted_X, y_fit, mu_fitted, call)
+        self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _fit_concat(self, base: ConcatenationContext, X, y, d: int, start: float):
+    def _resolve(self, X_fit, y_fit, mu, call) -> None:
+        """Set components_resolved_ and resolution_ (the cross-fitted check, or all for raw)."""
+        d = mu.shape[1]
+        self.resolution_: ResolutionCheck | None = None
+        if self.extension == "raw" or not has_extension(self.context_, X_fit):
+            self.components_resolved_ = np.arange(d)
+        else:
+            refit_solver = "auto" if call.name == "subsample" else self.solver
+            seed = (int(self.random_state) if isinstance(self.random_state, int | np.integer)
+                    and not isinstance(self.random_state, bool) else 0)
+
+            def refit(rows: np.ndarray):
+                sub = clone(self).set_params(
+                    context=self.context_ if isinstance(self.context_, Context) else self.context,
+                    n_components=min(d, rows.size - 2), solver=refit_solver, extension="raw",
+                    random_state=seed)
+                sub.fit(X_fit[rows], None if y_fit is None else y_fit[rows])
+                return sub.eigenfunctions_, lambda Z: extend(sub.context_, Z,
+                                                             sub.extension_weights_)
+
+            check = check_resolution(refit, X_fit, mu, folds=self.folds,
+                                     max_rows=self.check_rows, random_state=seed)
+            numeric = reproduces_fit(self.residuals_, self.singular_values_)
+            self.resolution_ = check
+            self.components_resolved_ = np.flatnonzero(check.resolved & numeric)
+            self.solver_notes_.append(check.note)
+            lost = int(np.count_nonzero(check.resolved & ~numeric))
+            if lost:
+                self.solver_notes_.append(
+                    f"{lost} more component(s) passed the held-out check but their solver residual "
+                    "exceeds 1e-2 · s_i², so the extension does not reproduce them on the fitted "
+                    "rows; a smaller tol keeps them")
+        self.n_components_resolved_ = int(self.components_resolved_.size)
+
+    def _fit_concat(self, base: ConcatenationContext, X, y, start: float):
         """concat(A,B,…): one Contexture per component, eigenfunctions side by side."""
         parts = [clone(self).set_params(context=c).fit(X, y) for c in base.component_contexts()]
         self.components_ = parts
@@ -178,30 +263,39 @@ class Contexture(TransformerMixin, BaseEstimator):
         self.solver_notes_ = [f"{p.context_.spec()}: {note}" for p in parts
                               for note in p.solver_notes_]
         self.converged_ = all(p.converged_ for p in parts)
-        self.n_features_in_ = X.shape[1]
         self.extension_weights_ = None
-        self._train_fingerprint = (X.shape, _fingerprint(X))
+        self.extension_range_ = np.hstack([p.extension_range_ for p in parts])
+        offsets = np.cumsum([0] + [p.singular_values_.size for p in parts])[:-1]
+        self.components_resolved_ = np.concatenate(
+            [p.components_resolved_ + off for p, off in zip(parts, offsets, strict=True)])
+        self.n_components_resolved_ = int(self.components_resolved_.size)
+        self.resolution_ = None
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    @staticmethod
-    def _extend(context, X: np.ndarray, W: np.ndarray) -> np.ndarray:
-        rows = context.transition(X)
-        return np.asarray(rows @ W)
+    def _apply_extension(self, X: np.ndarray, columns: np.ndarray, *, clip: bool) -> np.ndarray:
+        Z = extend(self.context_, X, self.extension_weights_[:, columns])
+        if clip:
+            lo, hi = self.extension_range_[:, columns]
+            np.clip(Z, lo, hi, out=Z)
+        return Z
 
     def transform(self, X):
-        """μ_1..μ_d at the rows of X (n_new × d); the fitted ones for the training array itself."""
+        """The resolved μ_i at the rows of X (n_new × n_components_resolved_), by the extension."""
         check_is_fitted(self, "eigenfunctions_")
-        X = _as_features(X, "Contexture.transform")
-        if X.shape[1] != self.n_features_in_:
-            raise ParameterError(f"Contexture.transform: X has {X.shape[1]} features, the model was "
-                            f"fitted on {self.n_features_in_}")
-        if (X.shape, _fingerprint(X)) == self._train_fingerprint:
-            return self.eigenfunctions_.copy()
+        X = _validated(self, X, reset=False, what="Contexture.transform")
         if getattr(self, "components_", None) is not None:
             return np.hstack([p.transform(X) for p in self.components_])
-        return self._extend(self.context_, X, self.extension_weights_)
+        return self._apply_extension(X, self.components_resolved_,
+                                     clip=self.extension == "stable")
 
     def fit_transform(self, X, y=None, **fit_params):
-        """``fit(X, y)`` then the fitted eigenfunctions μ_1..μ_d on X."""
-        return self.fit(X, y).eigenfunctions_.copy()
+        """``fit(X, y)``, then the in-sample μ_i of the resolved components on X."""
+        self.fit(X, y)
+        return self.eigenfunctions_[:, self.components_resolved_].copy()
+
+    def get_feature_names_out(self, input_features=None):
+        """``mu1``, ``mu2``…: the index i of each returned μ_i (1-based)."""
+        check_is_fitted(self, "components_resolved_")
+        _check_feature_names_in(self, input_features, generate_names=False)
+        return np.asarray([f"mu{i + 1}" for i in self.components_resolved_], dtype=object)
