@@ -72,7 +72,7 @@ def _unreachable(exc: OSError, url: str, what: str, where: Path) -> OfflineError
 
 
 def _download(url: str, path: Path, what: str, md5: str | None = None) -> None:
-    """Stream ``url`` into ``path`` atomically; with ``md5``, keep it only if the checksum matches."""
+    """Stream ``url`` into ``path`` atomically; given ``md5``, keep it only if the md5 matches."""
     if offline_forced():
         raise OfflineError(f"{what} is not in the cache ({path.parent}) and the network is "
                            f"disabled (${OFFLINE_ENV} is set); run once online to download it")
@@ -137,7 +137,8 @@ def dataset_description(dataset_id: int) -> dict:
     try:
         return doc["data_set_description"]
     except KeyError:
-        raise DataError(f"OpenML dataset {dataset_id}: unexpected answer (no description)") from None
+        raise DataError(f"OpenML dataset {dataset_id}: unexpected answer "
+                        f"(no description)") from None
 
 
 def task_description(task_id: int) -> dict:

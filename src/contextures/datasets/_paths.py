@@ -4,9 +4,10 @@
   the per-user data directory of the platform: ``$XDG_DATA_HOME/contextures/datasets``
   (``~/.local/share/contextures/datasets``) on Linux, ``~/Library/Application Support/contextures/
   datasets`` on macOS, ``%LOCALAPPDATA%\\contextures\\datasets`` on Windows.
-- Cache (OpenML downloads): ``$CONTEXTURES_CACHE`` when set, else ``$XDG_CACHE_HOME/contextures``
-  (``~/.cache/contextures``) on Linux, ``~/Library/Caches/contextures`` on macOS,
-  ``%LOCALAPPDATA%\\contextures\\Cache`` on Windows.
+- Cache (the built-in OpenML client's downloads; the ``openml`` package, when installed, keeps
+  its own, see :mod:`.openml_api`): ``$CONTEXTURES_CACHE`` when set, else
+  ``$XDG_CACHE_HOME/contextures`` (``~/.cache/contextures``) on Linux,
+  ``~/Library/Caches/contextures`` on macOS, ``%LOCALAPPDATA%\\contextures\\Cache`` on Windows.
 """
 
 from __future__ import annotations

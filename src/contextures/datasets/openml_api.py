@@ -33,11 +33,17 @@ import pandas as pd
 from ..exceptions import DataError, OfflineError
 from . import _openml_builtin as builtin
 from ._openml_builtin import OFFLINE_ENV, offline_forced, openml_cache_dir, task_source
+from ._paths import cache_dir
 from ._table import RawTable
 from .arff import decode_text, read_arff
 
 __all__ = ["CLIENT_ENV", "OFFLINE_ENV", "active_client", "cache_location", "is_cached",
            "load_openml", "openml_cache_dir", "task_source"]
+
+try:  # POSIX advisory locks; elsewhere downloads are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover - non-POSIX platforms
+    fcntl = None  # type: ignore[assignment]
 
 CLIENT_ENV = "CONTEXTURES_OPENML_CLIENT"
 _OML_NS = {"oml": "http://openml.org/openml"}
@@ -155,6 +161,33 @@ def _package_errors(oml: ModuleType, what: str):
                            f"{cache_location()}") from None
 
 
+@contextlib.contextmanager
+def _download_lock():
+    """Hold an exclusive lock while the openml package fills its cache.
+
+    The package writes its cache files in place, so a second process loading the same item at the
+    same time could read a half-written file; with the lock it waits and then finds the files
+    complete. The lock file is ``cache_dir()/openml-package.lock``; without a writable cache
+    directory (or on platforms without ``flock``) downloads go unserialised.
+    """
+    handle = None
+    if fcntl is not None:
+        try:
+            path = cache_dir() / "openml-package.lock"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a+b")
+        except OSError:
+            handle = None
+    if handle is None:
+        yield
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
 def _package_task_files(root: Path, task_id: int) -> tuple[int, bool] | None:
     """(dataset id, whether the task is a classification task) from a cached ``task.xml``."""
     try:
@@ -192,7 +225,7 @@ def _fetch_with_package(oml: ModuleType, dataset_id: int | None,
                            f"and the network is disabled (${OFFLINE_ENV} is set); run once "
                            f"online to download it")
     task_type = task_target = None
-    with _package_errors(oml, what):
+    with _download_lock(), _package_errors(oml, what):
         if task_id is not None:
             task = oml.tasks.get_task(task_id, download_splits=False, download_data=False,
                                       download_qualities=False,
