@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._memory import resolve_budget
 from ..contexts.base import Context, make_context
@@ -40,7 +40,7 @@ from .extraction import (
     Extraction,
     finalize,
     kernel_matrices,
-    solve_generalized,
+    resolve,
     view_matrices,
     weighted_mean_cov,
 )
@@ -55,17 +55,29 @@ EXACT_RCOND = 1e-12     # directions of C_Φ kept: exact kernel matrices on the 
 ESTIMATE_RCOND = 1e-6   # ... Monte-Carlo or subsample estimates
 
 
-def validate_inputs(X: Any, what: str = "X") -> np.ndarray:
-    """X as a finite float64 C-contiguous 2-D array, else ParameterError naming the problem."""
+def validate_inputs(X: Any, what: str = "X", estimator: Any = None, reset: bool = True,
+                    min_samples: int = 1) -> np.ndarray:
+    """X as a finite float64 C-contiguous 2-D array, else ParameterError naming the problem.
+
+    The checks are scikit-learn's own (``validate_data`` with an estimator, which also records or
+    checks ``n_features_in_`` and ``feature_names_in_``; ``check_array`` without), so messages
+    follow its conventions (1-D input, empty input, a wrong number of features, sparse and complex
+    input are refused); their ValueError or TypeError is re-raised as ParameterError (a
+    ValueError), with the same message. NaN and infinite values are reported by row.
+    """
+    from sklearn.utils.validation import check_array
+
+    kwargs = dict(accept_sparse=False, dtype=np.float64, ensure_all_finite=False,
+                  ensure_min_samples=min_samples)
     try:
-        arr = np.asarray(X, dtype=np.float64)
+        if estimator is not None:
+            arr = validate_data(estimator, X, reset=reset, **kwargs)
+        else:
+            arr = check_array(X, input_name=what, **kwargs)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{what} must be numeric: {exc}") from exc
-    if arr.ndim != 2:
-        raise ParameterError(f"{what} must be a 2-D array (rows × features), got shape "
-                             f"{arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ParameterError(f"{what} is empty (shape {arr.shape})")
+        if isinstance(exc, ParameterError):
+            raise
+        raise ParameterError(str(exc)) from exc
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(1))
@@ -73,6 +85,22 @@ def validate_inputs(X: Any, what: str = "X") -> np.ndarray:
                              f"(in {rows.size} rows, first row {int(rows[0])}); impute or drop "
                              "them first")
     return np.ascontiguousarray(arr)
+
+
+def _float64_copy(net: torch.nn.Module) -> torch.nn.Module:
+    """A detached float64 copy of a network on the CPU, in eval mode, for inference.
+
+    Training runs in float32; inference in float64 makes ``transform`` of a row independent of
+    the other rows of its call (no batch-size-dependent float32 rounding) and of the input's
+    float precision.
+    """
+    import copy
+
+    twin = copy.deepcopy(net).to(device="cpu", dtype=torch.float64)
+    twin.eval()
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
 
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
@@ -224,7 +252,7 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         """Fit the context on (X, y), train the encoder, extract the ordered eigenfunctions."""
         start = time.perf_counter()
         self._validate_params()
-        X = validate_inputs(X)
+        X = validate_inputs(X, estimator=self, reset=True, min_samples=2)
         n = X.shape[0]
         seed = check_seed(self.random_state)
         device = resolve_device(self.device)
@@ -248,6 +276,7 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         d1 = self._resolve_output_dim(n, batch)
         if val_rows is not None and len(val_rows) < 2:
             raise ParameterError("the validation set needs at least 2 rows")
+        method.set_population(sampler, rows)
 
         features = "phi"
         if method.encodes_context:
@@ -285,11 +314,14 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
                            else np.asarray(y))
             self._psi_values = None
             self._train_P = sampler.operator().P if features == "t_psi" else None
+            self._inference_net = _float64_copy(self.encoder_)
+            if features == "t_psi":
+                self._psi_on_values()
             self.extraction_ = self._extract(method, sampler, modules, X, rng)
 
         self.objective_ = method.spec()
         self.output_dim_ = d1
-        self.n_features_in_ = X.shape[1]
+        self.n_components_resolved_ = int(self.extraction_.n_resolved)
         self.eigenvalues_ = self.extraction_.eigenvalues.copy()
         self.singular_values_ = np.sqrt(self.eigenvalues_)
         self.history_ = {"train": list(result.train_loss),
@@ -302,17 +334,25 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
 
     # --- features and extraction ------------------------------------------------------------
     def _network(self, net, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        device = next(net.parameters()).device
+        """The network on rows X, in the network's own precision (float64 for inference)."""
+        param = next(net.parameters())
         out = []
         net.eval()
         with torch.no_grad():
             for s in range(0, X.shape[0], chunk):
-                out.append(to_numpy(net(to_tensor(X[s:s + chunk], device))))
-        return np.concatenate(out)
+                x = torch.as_tensor(np.ascontiguousarray(X[s:s + chunk]), dtype=param.dtype,
+                                    device=param.device)
+                out.append(to_numpy(net(x)))
+        return np.concatenate(out) if out else np.zeros((0, self.output_dim_))
+
+    def _inference(self):
+        """The float64 copy of the encoder used for every inference (made at fit and load)."""
+        net = getattr(self, "_inference_net", None)
+        return net if net is not None else _float64_copy(self.encoder_)
 
     def _psi_on_values(self) -> np.ndarray:
         if self._psi_values is None:
-            self._psi_values = self._network(self.encoder_, self._X_fit)
+            self._psi_values = self._network(self._inference(), self._X_fit)
         return self._psi_values
 
     def _features(self, X: np.ndarray, training: bool = False) -> np.ndarray:
@@ -327,7 +367,7 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
             else:
                 P = self._fitted_context().transition(X)
             return multiply(P, psi)
-        return self._network(self.encoder_, X)
+        return self._network(self._inference(), X)
 
     def _fitted_context(self):
         ctx = getattr(self, "context_", None)
@@ -348,48 +388,71 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         kernel_route = ((sampler.access == "kernel" or method.name in ("kise", "nested"))
                         and (self.features_ != "psi") and sampler.has_kernel())
         if kernel_route:
+            # A uniform subsample of m rows: the Horvitz–Thompson estimate of B_Φ (unbiased
+            # for any P_X); the whole sample: the exact forms.
             kernel = OperatorKernel(sampler.operator(), None if m == n else rows)
             mean, C, B = kernel_matrices(train_features[rows], kernel)
             how = "kernel"
             # On the whole sample B = Φ̃ᵀ W G W Φ̃ ≤ C exactly (T T* ≤ I), so even tiny
-            # directions of C are safe; estimates (subsample, views) keep a larger threshold.
+            # directions of C give valid Ritz values; estimates keep a larger threshold.
             rcond = EXACT_RCOND if m == n else ESTIMATE_RCOND
         else:
             # Sample access: two independent views per row, in the space of the network that
             # encodes the context variable (Ψ: the trained network itself, or SVME's second
-            # encoder Ψ ≈ T*Φ, whose coefficients then apply to Φ).
+            # encoder Ψ ≈ T*Φ, whose coefficients then apply to Φ). The functions are centred
+            # on the training rows' features (what transform applies them to), not on the views.
             r = int(self.extraction_draws)
-            psi_net = modules["context_encoder"] if method.name == "svme" else self.encoder_
+            svme = method.name == "svme"
+            psi_net = (_float64_copy(modules["context_encoder"]) if svme
+                       else self._inference_net)
             za = np.stack([self._network(psi_net, sampler.sample(rows, rng)) for _ in range(r)])
             zb = np.stack([self._network(psi_net, sampler.sample(rows, rng)) for _ in range(r)])
-            mean, C, B = view_matrices(za, zb)
-            how = "views"
-            if method.name == "svme":
-                mean = weighted_mean_cov(train_features, weights)[0]
-                how = "svme-views"
+            w_rows = None if weights is None else weights[rows]
+            _, C, B = view_matrices(za, zb, w_rows)
+            mean = weighted_mean_cov(train_features, weights)[0]
+            how = "svme-views" if svme else "views"
             rcond = ESTIMATE_RCOND
-        lam, V, rank = solve_generalized(B, C, d, rcond=rcond)
+        lam, V, rank, _ = resolve(B, C, d, m, rcond=rcond)
         return finalize(mean, V, lam, C, B, m, how, rank, train_features=train_features,
                         train_weights=weights)
 
     # --- transform --------------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:
-        """μ̂_1..μ̂_d at the rows of X (ordered by the estimated s_i², unit variance on the
-        training rows)."""
+        """μ̂_1..μ̂_k at the rows of X, k = ``n_components_resolved_`` ≤ n_components (ordered by
+        the estimated s_i², unit variance on the training rows).
+
+        Row-wise: the network runs in float64, so a row's output does not depend on the other
+        rows passed with it or on the input's float precision.
+        """
         check_is_fitted(self, "extraction_")
-        X = validate_inputs(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ParameterError(f"X has {X.shape[1]} features, the encoder was fitted with "
-                                 f"{self.n_features_in_}")
+        X = validate_inputs(X, estimator=self, reset=False)
         with torch_runtime(self.n_threads):
             return self.extraction_.apply(self._features(X))
 
     def features(self, X) -> np.ndarray:
         """The raw encoder features (n × d₁) of X, before extraction."""
         check_is_fitted(self, "extraction_")
-        X = validate_inputs(X)
+        X = validate_inputs(X, estimator=self, reset=False)
         with torch_runtime(self.n_threads):
             return self._features(X)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Output names ``mu1``, ``mu2``, … (one per column of ``transform``).
+
+        ``input_features``, when given, must match the names seen at fit (or have one entry per
+        input feature); it does not change the output names.
+        """
+        check_is_fitted(self, "extraction_")
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            seen = getattr(self, "feature_names_in_", None)
+            if seen is not None and not np.array_equal(names, seen):
+                raise ParameterError("input_features is not equal to feature_names_in_")
+            if names.shape != (self.n_features_in_,):
+                raise ParameterError(f"input_features should have length equal to the number "
+                                     f"of features ({self.n_features_in_}), got {len(names)}")
+        k = int(self.extraction_.n_resolved)
+        return np.asarray([f"mu{i + 1}" for i in range(k)], dtype=object)
 
     # --- persistence ------------------------------------------------------------------------
     def save(self, path) -> None:

@@ -1,4 +1,4 @@
-"""Extraction (spec §4.8): from a learned span to ordered singular functions and s_i² estimates.
+"""Extraction: from a learned span to ordered singular functions and s_i² estimates.
 
 An encoder with d₁ ≥ d outputs Φ spans (approximately) μ_1..μ_d but in no particular basis. On m
 points estimate
@@ -10,7 +10,8 @@ s_1², s_2², … (Rayleigh–Ritz in span Φ, so λ_i ≤ s_i² when B and C ar
 to unit variance, estimate μ_i. How B_Φ is estimated depends on the access to the context:
 
 - kernel access (:func:`kernel_matrices`): B_Φ = Φ̃ᵀ W G W Φ̃ with G the k_X⁺ block — through the
-  operator, exact on the whole training sample, debiased on a subsample
+  operator, exact on the whole training sample, the unbiased Horvitz–Thompson estimate on a
+  uniform subsample of m rows, for uniform and non-uniform P_X alike
   (:class:`~contextures.encoders.kernels.OperatorKernel`);
 - sample access for an encoder Ψ of the context variable (contrastive, VICReg, denoising;
   :func:`view_matrices`): work in Ψ-space, where C_Ψ = Cov_{P_A}[Ψ] and B_Ψ = ⟨ψ_i, T*T ψ_j⟩ =
@@ -26,6 +27,25 @@ to unit variance, estimate μ_i. How B_Φ is estimated depends on the access to 
 The generalised problem is solved by whitening C: eigen-directions of C below ``rcond`` times its
 largest eigenvalue (collapsed output dimensions) are dropped, a relative ``ridge`` is added, and
 ``scipy.linalg.eigh`` solves the reduced symmetric problem.
+
+Resolved directions (:func:`resolve`). Whitening divides each eigen-direction u of C by
+sqrt(c_u), so a component built on a direction of tiny variance is amplified by 1/sqrt(c_u) —
+wherever (new rows, another sample) that direction has more variance, the component explodes.
+The extraction sample does not resolve such a direction: with m rows, the sampling error of the
+covariance between u and the dominant direction (variance c_max) is about sqrt(c_u c_max / m),
+which exceeds c_u itself exactly when
+
+    c_u < c_max / m,
+
+so below that *noise floor* the measured variance of u is smaller than the uncertainty of how u
+is separated from the dominant direction, and 1/sqrt(c_u) amplifies noise. :func:`resolve` drops
+every direction of C below max(rcond, 1/m) · c_max before whitening (never amplifying by more
+than sqrt(m / c_max) per unit of variance) and solves the generalised problem exactly
+(Rayleigh–Ritz, basis-invariant) on the directions left. The functions returned are its top
+min(d, directions left) solutions: ``n_resolved`` of them, reported by the estimator as
+``n_components_resolved_``. The eigenvalue estimates λ_1..λ_d are the Ritz values on every
+direction above ``rcond`` (the in-sample spectrum, as before); they coincide with those of the
+resolved problem whenever no direction needed by the top d lies below the floor.
 """
 
 from __future__ import annotations
@@ -49,14 +69,20 @@ class Extraction:
     B: np.ndarray             # (d₁, d₁) ⟨φ̃_i, T T* φ̃_j⟩ estimate
     n_samples: int            # m
     method: str               # "kernel", "svme" or "views"
-    rank: int                 # directions of C kept
+    rank: int                 # directions of C resolved (above the noise floor)
 
     def apply(self, features: np.ndarray) -> np.ndarray:
-        """μ̂ on rows of encoder features (n × d₁ → n × d)."""
+        """μ̂ on rows of encoder features (n × d₁ → n × n_resolved)."""
         return (features - self.mean) @ self.coef
 
     @property
     def n_components(self) -> int:
+        """d, the number of eigenvalue estimates."""
+        return self.eigenvalues.shape[0]
+
+    @property
+    def n_resolved(self) -> int:
+        """The number of functions returned: the leading components the sample resolves."""
         return self.coef.shape[1]
 
 
@@ -104,12 +130,39 @@ def solve_generalized(B: np.ndarray, C: np.ndarray, n_components: int, rcond: fl
     return lam, V, rank
 
 
+def noise_floor(n_samples: int, rcond: float = 0.0) -> float:
+    """max(rcond, 1/m): the relative variance below which m rows do not resolve a direction."""
+    return max(float(rcond), 1.0 / max(int(n_samples), 1))
+
+
+def resolve(B: np.ndarray, C: np.ndarray, n_components: int, n_samples: int,
+            rcond: float = 1e-12, ridge: float = 1e-8):
+    """Eigenvalue estimates and the resolved components (see the module docstring).
+
+    Returns (λ (d,), V (d₁ × k), rank, k): λ the top-d Ritz values on the directions of C above
+    ``rcond`` (ParameterError when fewer than d: the encoder collapsed), V the top
+    k = min(d, rank) solutions on the directions above the noise floor
+    max(rcond, 1/m) · c_max, m = ``n_samples``, and rank the number of those directions.
+    """
+    lam, V_all, _ = solve_generalized(B, C, n_components, rcond=rcond, ridge=ridge)
+    floor = noise_floor(n_samples, rcond)
+    c_eig = scipy.linalg.eigvalsh(0.5 * (C + C.T))
+    rank = int((c_eig > floor * max(float(c_eig[-1]), 0.0)).sum())
+    if floor <= rcond or rank >= C.shape[0]:
+        k = min(n_components, rank)
+        return lam, V_all[:, :k], rank, k
+    k = min(n_components, rank)
+    _, V, _ = solve_generalized(B, C, k, rcond=floor, ridge=ridge)
+    return lam, V, rank, k
+
+
 def finalize(mean: np.ndarray, V: np.ndarray, lam: np.ndarray, C: np.ndarray, B: np.ndarray,
              n_samples: int, method: str, rank: int,
              train_features: np.ndarray | None = None,
              train_weights: np.ndarray | None = None) -> Extraction:
     """Scale each direction to unit variance and fix its sign.
 
+    ``V`` (d₁ × k) holds the k resolved directions, ``lam`` the d ≥ k eigenvalue estimates.
     Variances and signs are taken on ``train_features`` (the features ``transform`` will use on
     the training rows) when given, else from C. The sign makes the entry of largest magnitude on
     those rows positive (deterministic, so two fits with one seed agree).
@@ -140,18 +193,26 @@ def kernel_matrices(F: np.ndarray, kernel) -> tuple[np.ndarray, np.ndarray, np.n
     return mean, C, 0.5 * (B + B.T)
 
 
-def view_matrices(za: np.ndarray, zb: np.ndarray):
+def view_matrices(za: np.ndarray, zb: np.ndarray, weights: np.ndarray | None = None):
     """(mean, C_Ψ, B_Ψ) from two independent views per row (Ψ-space, sample access).
 
-    ``za``, ``zb``: (r, m, d₁) — r pairs of views for each of the m rows. C_Ψ is the covariance of
-    all views pooled (P_A); B_Ψ = E[ψ̃(A) ψ̃(A⁺)ᵀ], the cross-covariance of the paired views,
-    symmetrised.
+    ``za``, ``zb``: (r, m, d₁) — r pairs of views for each of the m rows, whose P_X weights are
+    ``weights`` (uniform when None). With ω_i = weights_i / (r Σ weights) per view pair:
+
+        mean = Σ ω_i (ψ(a_i) + ψ(b_i)) / 2,   C_Ψ = Σ ω_i (ã_i ã_iᵀ + b̃_i b̃_iᵀ) / 2,
+        B_Ψ = sym Σ ω_i ã_i b̃_iᵀ,
+
+    the covariance of all views pooled (P_A = the law of a view of x ~ P_X) and the
+    cross-covariance of the paired views, E[ψ̃(A) ψ̃(A⁺)ᵀ], symmetrised.
     """
     r, m, d1 = za.shape
-    allv = np.concatenate([za.reshape(r * m, d1), zb.reshape(r * m, d1)])
-    mean = allv.mean(0)
-    a = za.reshape(r * m, d1) - mean
-    b = zb.reshape(r * m, d1) - mean
-    C = (a.T @ a + b.T @ b) / (2 * r * m)
-    X = a.T @ b / (r * m)
+    w = np.full(m, 1.0 / m) if weights is None else np.asarray(weights, float) / np.sum(weights)
+    om = np.tile(w, r) / r
+    a = za.reshape(r * m, d1)
+    b = zb.reshape(r * m, d1)
+    mean = 0.5 * (om @ a + om @ b)
+    a = a - mean
+    b = b - mean
+    C = 0.5 * (a.T @ (om[:, None] * a) + b.T @ (om[:, None] * b))
+    X = a.T @ (om[:, None] * b)
     return mean, 0.5 * (C + C.T), 0.5 * (X + X.T)

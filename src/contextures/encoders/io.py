@@ -106,7 +106,8 @@ def save_encoder(est, path, metadata: dict | None = None) -> Path:
         "network": network_config(est),
         "n_components": int(est.n_components),
         "n_features_in": int(est.n_features_in_),
-        "extraction": {"n_samples": int(ex.n_samples), "method": ex.method, "rank": int(ex.rank)},
+        "extraction": {"n_samples": int(ex.n_samples), "method": ex.method, "rank": int(ex.rank),
+                       "n_resolved": int(ex.n_resolved)},
         "history": est.history_,
         "n_epochs": int(est.n_epochs_),
         "train_time": float(est.train_time_),
@@ -235,8 +236,13 @@ def load_encoder(path):
     net_cfg = config["network"]
     d = config["n_components"]
     d1 = net_cfg["out_dim"]
+    ex = config.get("extraction")
+    ex = ex if isinstance(ex, dict) else {}
+    k = ex.get("n_resolved", d)
+    _require(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= d, root,
+             f"extraction.n_resolved must be an integer in [1, {d}], got {k!r}")
     expected = _expected_network_shapes(net_cfg)
-    expected.update({"extraction.mean": [d1], "extraction.coef": [d1, d],
+    expected.update({"extraction.mean": [d1], "extraction.coef": [d1, k],
                      "extraction.eigenvalues": [d], "extraction.C": [d1, d1],
                      "extraction.B": [d1, d1]})
     if config["features"] == "t_psi":
@@ -284,7 +290,6 @@ def load_encoder(path):
     net.load_state_dict({k[len("encoder."):]: v for k, v in loaded.items()
                          if k.startswith("encoder.")}, strict=True)
     net.eval()
-    ex = config.get("extraction") or {}
     est.encoder_ = net
     est.extraction_ = Extraction(
         mean=loaded["extraction.mean"].numpy().astype(np.float64),
@@ -299,6 +304,10 @@ def load_encoder(path):
     est.objective_ = str(config["objective"])
     est.output_dim_ = d1
     est.n_features_in_ = net_cfg["in_dim"]
+    est.n_components_resolved_ = k
+    from .estimator import _float64_copy
+
+    est._inference_net = _float64_copy(net)
     est.eigenvalues_ = est.extraction_.eigenvalues.copy()
     est.singular_values_ = np.sqrt(np.clip(est.eigenvalues_, 0, None))
     est.history_ = config.get("history") if isinstance(config.get("history"), dict) else {}

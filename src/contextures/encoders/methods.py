@@ -11,7 +11,14 @@ A :class:`Method` binds a loss of :mod:`~contextures.encoders.objectives` to a c
   :class:`~contextures.encoders.pipeline.ContextSampler` and evaluates the loss.
 
 ``encodes_context`` marks objectives whose trained network Ψ encodes the context variable
-(contrastive, VICReg, denoising): the representation of x is then Φ = T Ψ (spec §4.2–4.3, 4.6).
+(contrastive, VICReg, denoising): the representation of x is then Φ = T Ψ.
+
+Batches are drawn uniformly without replacement from the training rows (the *population* of
+:meth:`Method.set_population`). Every loss receives the P_X weights of its rows, and the kernel
+objectives receive Horvitz–Thompson estimates over that population
+(:mod:`~contextures.encoders.kernels`), so a mini-batch loss is an unbiased estimate of the
+population objective for uniform and non-uniform P_X alike (up to the batch centring and the
+non-linear regularisers, whose bias is O(1/m) and does not grow with N/m).
 """
 
 from __future__ import annotations
@@ -66,6 +73,32 @@ class Method:
                     raise ParameterError(f"objective {self.name!r}: {key} must be a "
                                          f"non-negative number, got {value!r}")
         self._kernels: dict[int, OperatorKernel] = {}
+        self._train_mask: np.ndarray | None = None
+        self._train_count = 0
+        self._train_mass = 1.0
+
+    def set_population(self, sampler: ContextSampler, train_rows: np.ndarray) -> None:
+        """The rows training batches are drawn from (uniformly, without replacement).
+
+        Batches inside this set are estimated against it (N = |train_rows|, P_X renormalised
+        over it); any other row set (the held-out rows) is its own population.
+        """
+        mask = np.zeros(sampler.n, dtype=bool)
+        mask[np.asarray(train_rows)] = True
+        self._train_mask = mask
+        self._train_count = int(mask.sum())
+        pi = sampler.weights
+        self._train_mass = 1.0 if pi is None else float(pi[mask].sum())
+        self._kernels.clear()
+
+    def _population(self, sampler: ContextSampler, rows: np.ndarray) -> tuple[int, float]:
+        """(N, Σ π over the population) for a batch ``rows``."""
+        pi = sampler.weights
+        if self._train_mask is not None and self._train_mask[rows].all():
+            return self._train_count, self._train_mass
+        if self._train_mask is None and len(rows) < sampler.n:
+            return sampler.n, 1.0
+        return len(rows), (1.0 if pi is None else float(pi[rows].sum()))
 
     def spec(self) -> str:
         """Canonical spec: the name and every parameter that differs from its default."""
@@ -114,20 +147,22 @@ class Method:
                 "contrastive with it")
 
     def kernel(self, sampler: ContextSampler, rows: np.ndarray, device) -> Any:
-        """k_X⁺ on a batch: the operator for large row sets (cached), a dense block otherwise."""
+        """k_X⁺ on a batch with its Horvitz–Thompson weights over the population: the operator
+        for large row sets (cached), a dense Gram block otherwise."""
+        population, mass = self._population(sampler, rows)
         if 4 * len(rows) >= sampler.n:
-            key = zlib.crc32(np.ascontiguousarray(rows).tobytes()) ^ len(rows)
+            key = zlib.crc32(np.ascontiguousarray(rows).tobytes()) ^ len(rows) ^ population
             if key not in self._kernels:
                 if len(self._kernels) > 4:
                     self._kernels.clear()
-                self._kernels[key] = OperatorKernel(sampler.operator(), rows, device=device)
+                self._kernels[key] = OperatorKernel(sampler.operator(), rows, device=device,
+                                                    population=population, mass=mass)
             return self._kernels[key]
         G = torch.as_tensor(sampler.kernel_block(rows), dtype=torch.float32, device=device)
         pi = sampler.weights
-        if pi is not None:
-            return DenseKernelBlock(G, weights=torch.as_tensor(pi[rows], dtype=torch.float32,
-                                                               device=device))
-        return DenseKernelBlock(G, population=sampler.n)
+        p = (np.full(len(rows), 1.0 / population) if pi is None else pi[rows] / mass)
+        return DenseKernelBlock(G, pi=torch.as_tensor(p, dtype=torch.float32, device=device),
+                                population=population)
 
     def _weights(self, sampler: ContextSampler, rows: np.ndarray, device):
         pi = sampler.weights
@@ -176,12 +211,33 @@ class Supervised(Method):
             b = bool(getattr(sampler.context, "balanced", False))
         return bool(b)
 
+    def _feature_targets(self, sampler) -> np.ndarray | None:
+        """The target rows when the context is a linear kernel of features (regression labels:
+        the constant and the whitened centred targets ỹ), else None (classes: one-hot draws)."""
+        if not sampler.has_kernel():
+            return None
+        op = sampler.operator()
+        if not getattr(op, "features", False):
+            return None
+        return np.asarray(op.P, dtype=np.float64)
+
     def make_loss(self, out_dim, sampler):
+        self._targets = self._feature_targets(sampler)
+        if self._targets is not None:
+            # Regression: the whitened targets' linear kernel already is k_X⁺, so the balanced
+            # scaling has nothing to correct; it is the same objective either way.
+            return SupervisedLoss(out_dim, self._targets.shape[1],
+                                  head_bias=bool(self.params["head_bias"]))
         balanced = self._balanced(sampler)
         prior = None
         n_targets = sampler.sample_dim
         if balanced:
             op = sampler.operator()
+            if op.P.shape[1] != n_targets:
+                raise ParameterError(
+                    f"objective 'supervised(balanced=true)' needs one context value per target "
+                    f"column; context {sampler.name} has {op.P.shape[1]} values for "
+                    f"{n_targets} target columns")
             full = np.zeros(n_targets)
             full[op.kept_columns] = op.col_mass
             prior = torch.as_tensor(full, dtype=torch.float32)
@@ -190,8 +246,10 @@ class Supervised(Method):
 
     def loss(self, modules, sampler, rows, rng, X):
         phi = modules["encoder"](X[torch.as_tensor(rows)])
-        target = to_tensor(sampler.sample(rows, rng), X.device)
-        return modules["loss"](phi, target, self._weights(sampler, rows, X.device))
+        targets = getattr(self, "_targets", None)
+        target = targets[rows] if targets is not None else sampler.sample(rows, rng)
+        return modules["loss"](phi, to_tensor(target, X.device),
+                               self._weights(sampler, rows, X.device))
 
 
 class _TwoViews(Method):
@@ -207,7 +265,8 @@ class _TwoViews(Method):
     def loss(self, modules, sampler, rows, rng, X):
         inputs, (ia, ib) = self._context_rows(sampler, rows, rng, X, 2)
         Z = modules["encoder"](inputs)
-        return modules["loss"](Z[torch.as_tensor(ia)], Z[torch.as_tensor(ib)])
+        return modules["loss"](Z[torch.as_tensor(ia)], Z[torch.as_tensor(ib)],
+                               self._weights(sampler, rows, X.device))
 
 
 class Contrastive(_TwoViews):
@@ -301,13 +360,30 @@ class Denoising(Method):
         a = inputs[torch.as_tensor(ia)]
         x = X[torch.as_tensor(rows)]
         psi = modules["encoder"](a)
-        return modules["loss"](psi, x, mask=(a != x))
+        return modules["loss"](psi, x, mask=(a != x),
+                               weights=self._weights(sampler, rows, X.device))
 
 
 class Laplacian(Method):
+    """Laplacian eigenmaps on edges (u, v) of a finite context (values = the sample points).
+
+    ``hops=2`` (default) draws u ~ P_X (the batch rows, weighted), a ~ P⁺(·|u), then
+    v ~ P(x = · | a) = P_X(v) P⁺(a|v) / P_A(a): the pair (u, v) has the joint law
+    P_X(u) P_X(v) k_X⁺(u, v), so the edge kernel is the dual kernel and the objective is the
+    KISE/SVME population objective for every finite context (KNN, RBF, graphs, masked variants).
+
+    ``hops=1`` uses the context's own edges v ~ P⁺(·|u) (all edges of P[rows] when P is sparse
+    and the batch large). Its minimiser spans the top eigenfunctions of the operator P in
+    L²(P_X) only when P is self-adjoint there, i.e. the context is reversible
+    (P_X(u) P⁺(v|u) = P_X(v) P⁺(u|v): graphs with P_X ∝ degree); other contexts are refused.
+    Even then those are the eigenfunctions of T T* = P² only when no eigenvalue of P lies below
+    −s_d (lazy walks, graphs with self-loops); two hops need neither condition.
+    """
+
     name = "laplacian"
-    defaults = {"c_std": 1.0, "c_cov": 1.0, "edge_draws": 4}
-    description = "Laplacian eigenmaps on the edges (x, a), a ~ P⁺(·|x) (graph / finite context)"
+    defaults = {"c_std": 1.0, "c_cov": 1.0, "edge_draws": 4, "hops": 2}
+    description = ("Laplacian eigenmaps on two-hop edges u → a → v (edge kernel k_X⁺); "
+                   "hops=1 for reversible contexts")
 
     def check(self, sampler):
         if not sampler.finite_values():
@@ -318,21 +394,33 @@ class Laplacian(Method):
         if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
             raise ParameterError(f"objective 'laplacian': edge_draws must be a positive "
                                  f"integer, got {draws!r}")
+        hops = self.params["hops"]
+        if isinstance(hops, bool) or hops not in (1, 2):
+            raise ParameterError(f"objective 'laplacian': hops must be 1 or 2, got {hops!r}")
+        if hops == 1 and not sampler.is_reversible():
+            raise ParameterError(
+                f"objective 'laplacian(hops=1)' learns the contexture only for a reversible "
+                f"context (P_X(u) P⁺(v|u) = P_X(v) P⁺(u|v), e.g. a graph with P_X ∝ degree); "
+                f"context {sampler.name} is not reversible under its P_X. Use hops=2 (edges "
+                "u → a → v, whose kernel is k_X⁺), or kise")
 
     def make_loss(self, out_dim, sampler):
         return LaplacianLoss(self.params["c_std"], self.params["c_cov"])
 
     def _edges(self, sampler, rows, rng):
-        """(u positions in rows, v sample indices, weights): every edge of P[rows] when P is
-        sparse and the row set is large, else ``edge_draws`` sampled neighbours per row."""
+        """(u positions in rows, v sample indices, edge weights summing to 1)."""
         pi = sampler.weights
         pw = np.full(len(rows), 1.0 / len(rows)) if pi is None else pi[rows] / pi[rows].sum()
-        P = sampler.operator().P
-        if sp.issparse(P) and 4 * len(rows) >= sampler.n:
-            block = sp.coo_matrix(sp.csr_matrix(P)[rows])
-            return block.row, block.col, pw[block.row] * block.data
         k = self.params["edge_draws"]
-        v = np.concatenate([sampler.value_indices(rows, rng) for _ in range(k)])
+        if self.params["hops"] == 1:
+            P = sampler.operator().P
+            if sp.issparse(P) and 4 * len(rows) >= sampler.n:
+                block = sp.coo_matrix(sp.csr_matrix(P)[rows])
+                return block.row, block.col, pw[block.row] * block.data
+            v = np.concatenate([sampler.value_indices(rows, rng) for _ in range(k)])
+        else:
+            a = np.concatenate([sampler.value_indices(rows, rng) for _ in range(k)])
+            v = sampler.reverse_value_indices(a, rng)
         u = np.tile(np.arange(len(rows)), k)
         return u, v, np.tile(pw, k) / k
 

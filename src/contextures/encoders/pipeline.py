@@ -36,6 +36,7 @@ class ContextSampler:
         self._can_sample: bool | None = None
         self._sample_dim: int | None = None
         self._finite: bool | None = None
+        self._reverse = None
 
     @property
     def name(self) -> str:
@@ -119,6 +120,63 @@ class ContextSampler:
         """For finite contexts: the index j of one drawn value x_j ~ P⁺(·|x_i) per index i."""
         j = np.asarray(self.context.sample_indices(indices, random_state=rng)).astype(np.int64)
         return j.reshape(len(indices))
+
+    def reverse_value_indices(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """For finite contexts: one row v per value index a, drawn from the posterior
+        P(x = x_v | a) = P_X(x_v) P⁺(a | x_v) / P_A(a) (the reverse step of the context).
+
+        After a forward draw a ~ P⁺(·|u) with u ~ P_X, the pair (u, v) has the joint law
+        P_X(u) P_X(v) k_X⁺(u, v): the edge kernel of a two-hop walk is the dual kernel.
+        """
+        values = np.asarray(values, dtype=np.int64).reshape(-1)
+        op = self.operator()
+        P, pi = op.P, np.asarray(op.pi, dtype=np.float64)
+        u = rng.random(values.size)
+        if sp.issparse(P):
+            if self._reverse is None:
+                R = sp.csr_matrix(sp.csr_matrix(P).T @ sp.diags(pi))   # R[a, v] = π_v P[v, a]
+                R.sort_indices()
+                self._reverse = (R, np.cumsum(R.data))
+            R, cum = self._reverse
+            start, stop = R.indptr[values], R.indptr[values + 1]
+            if np.any(stop <= start):
+                raise ParameterError("a drawn context value has no mass under P_X")
+            base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+            total = cum[stop - 1] - base
+            pos = np.searchsorted(cum, base + u * total, side="right")
+            return R.indices[np.clip(pos, start, stop - 1)].astype(np.int64)
+        out = np.empty(values.size, dtype=np.int64)
+        for s in range(0, values.size, 256):
+            a = values[s:s + 256]
+            if isinstance(P, np.ndarray):
+                cols = P[:, a]
+            else:   # matrix-free: the columns P[:, a] = P e_a, one pass over P
+                E = np.zeros((P.shape[1], a.size))
+                E[a, np.arange(a.size)] = 1.0
+                cols = multiply(P, E)
+            cdf = np.cumsum(pi[:, None] * cols, axis=0)
+            target = u[s:s + a.size] * cdf[-1]
+            out[s:s + a.size] = np.minimum((cdf < target[None, :]).sum(0), P.shape[0] - 1)
+        return out
+
+    def is_reversible(self, rtol: float = 1e-8) -> bool:
+        """Whether P_X(x_i) P⁺(x_j | x_i) is symmetric (detailed balance), for finite contexts
+        with a sparse or dense transition matrix (matrix-free ones are not checked: False)."""
+        op = self.operator()
+        P, pi = op.P, np.asarray(op.pi, dtype=np.float64)
+        if P.shape[0] != P.shape[1]:
+            return False
+        if sp.issparse(P):
+            F = sp.csr_matrix(sp.diags(pi) @ sp.csr_matrix(P))
+            D = abs(F - F.T)
+            gap = D.max() if D.nnz else 0.0
+            top = abs(F).max() if F.nnz else 0.0
+        elif isinstance(P, np.ndarray):
+            F = pi[:, None] * P
+            gap, top = np.abs(F - F.T).max(), np.abs(F).max()
+        else:
+            return False
+        return bool(gap <= rtol * max(top, 1e-300))
 
     def kernel_block(self, rows: np.ndarray) -> np.ndarray:
         """The Gram block k_X⁺(x_i, x_k) for i, k in ``rows`` (memory-checked)."""
