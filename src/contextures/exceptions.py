@@ -75,3 +75,9 @@ class GridBackendError(ContexturesError, RuntimeError):
     """A grid's parallel backend failed: unreachable dask scheduler, a worker process died."""
 
     exit_code = 9
+
+
+class SolverError(ContexturesError, RuntimeError):
+    """A solver returned something other than d finite pairs in [0, 1], and no fallback could."""
+
+    exit_code = 10

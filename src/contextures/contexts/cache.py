@@ -22,6 +22,8 @@ budget) and recomputed on demand otherwise.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .._memory import resolve_budget
@@ -31,9 +33,12 @@ from .distances import median_squared_distance, squared_distances
 from .neighbors import NeighborLists, kneighbors
 
 
-def _checksum(X: np.ndarray) -> tuple[int, int, float]:
-    return (X.shape[0], X.shape[1], float(np.sum(X, dtype=np.float64)
-                                          + np.sum(X[:: max(1, X.shape[0] // 97)] ** 2)))
+def _checksum(X: np.ndarray) -> tuple[int, int, str]:
+    """The array's identity: its shape and a BLAKE2b hash of its bytes (row order included), so
+    that any change of a value or of the order of rows is another array."""
+    data = np.ascontiguousarray(X, dtype=np.float64)
+    digest = hashlib.blake2b(data.view(np.uint8).reshape(-1), digest_size=16).hexdigest()
+    return (X.shape[0], X.shape[1], digest)
 
 
 class ContextCache:

@@ -26,15 +26,9 @@ def deflation_vector(op) -> np.ndarray:
     return np.sqrt(op.pi)
 
 
-@with_solver_threads
-def solve_dense(op, n_components: int, *, random_state=None, memory_budget: int | None = None,
-                notes: list[str] | None = None, **_ignored) -> SpectralResult:
-    """Top-d eigenpairs of M̃ by dense ``eigh`` (see the module docstring)."""
-    n, m = op.shape
-    d = n_components
-    budget = memory_budget if memory_budget is not None else op.memory_budget
-    check_allocation(8.0 * n * n * 2, budget, f"the dense {n}×{n} matrix M (and its eigh workspace)")
-    p = deflation_vector(op)
+def _deflated_gram(op, p: np.ndarray) -> np.ndarray:
+    """M̃ − ppᵀ (n × n): M with the known top direction p = √π moved to eigenvalue −1."""
+    n = op.shape[0]
     if op.kind == "dense":
         M = op._Q @ op._Q.T
     elif op.kind == "sparse":
@@ -49,11 +43,31 @@ def solve_dense(op, n_components: int, *, random_state=None, memory_budget: int 
         M[i0:i1] -= (np.outer(p[i0:i1], g) + np.outer(g[i0:i1], p)
                      - (gamma - 1.0) * np.outer(p[i0:i1], p))
     M = 0.5 * (M + M.T)
+    return M
+
+
+@with_solver_threads
+def solve_dense(op, n_components: int, *, random_state=None, memory_budget: int | None = None,
+                notes: list[str] | None = None, **_ignored) -> SpectralResult:
+    """Top-d eigenpairs of M̃ by dense ``eigh`` (see the module docstring)."""
+    n, m = op.shape
+    d = n_components
+    budget = memory_budget if memory_budget is not None else op.memory_budget
+    check_allocation(8.0 * n * n * 2, budget, f"the dense {n}×{n} matrix M (and its eigh workspace)")
+    p = deflation_vector(op)
     dd = min(d, n - 1)
-    theta, U = sl.eigh(M, subset_by_index=[n - dd, n - 1], driver="evr", overwrite_a=True,
-                       check_finite=False)
-    theta, U = theta[::-1], U[:, ::-1]
+    theta, U = sl.eigh(_deflated_gram(op, p), subset_by_index=[n - dd, n - 1], driver="evr",
+                       overwrite_a=True, check_finite=False)
     notes = list(notes or [])
+    if U.shape[1] != dd or not np.isfinite(theta).all():
+        # LAPACK's evr may return fewer pairs than asked on clustered spectra: solve again with
+        # the full divide-and-conquer decomposition, which always returns all n
+        notes.append(f"eigh (evr) returned {U.shape[1]} of {dd} pairs; solved again with the "
+                     "full decomposition (evd)")
+        theta, U = sl.eigh(_deflated_gram(op, p), driver="evd", overwrite_a=True,
+                           check_finite=False)
+        theta, U = theta[n - dd:], U[:, n - dd:]
+    theta, U = theta[::-1], U[:, ::-1]
     if dd < d:
         rng = np.random.default_rng(random_state)
         U = complete_basis(U, p, d, rng)

@@ -23,8 +23,12 @@ from __future__ import annotations
 import time
 import warnings
 
+import numpy as np
+import scipy.linalg as sl
+from scipy.sparse.linalg import ArpackError
+
 from .._memory import fits, format_bytes, resolve_budget
-from ..exceptions import MemoryBudgetError, ParameterError, SpecError
+from ..exceptions import MemoryBudgetError, ParameterError, SolverError, SpecError
 from ..spec import Call, format_spec, parse_spec
 from .approximate import default_landmarks, solve_nystrom
 from .dense import solve_dense, solve_svd_thin
@@ -195,10 +199,45 @@ def solve(op, n_components: int, solver: str | Call = "auto", *, tol: float | No
     function = _FUNCTIONS[name]
     start = time.perf_counter()
     n_threads = default_threads() if threads is None else int(threads)
-    result = function(op, d, random_state=random_state, memory_budget=budget, notes=notes,
-                      threads=n_threads, **options)
+    try:
+        result = function(op, d, random_state=random_state, memory_budget=budget, notes=notes,
+                          threads=n_threads, **options)
+        problem = result_problem(result, d, op.shape[0])
+    except (ArpackError, np.linalg.LinAlgError, sl.LinAlgError, FloatingPointError) as exc:
+        result = SpectralResult(np.zeros(0), np.zeros((op.shape[0], 0)), np.zeros((0, 0)),
+                                np.zeros((0, 0)), np.zeros(0), name, notes=list(notes))
+        problem = f"an error ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    if problem is not None and name != "dense" and fits(16.0 * op.shape[0] ** 2, budget):
+        warnings.warn(f"solver {name} returned {problem}; solving again with dense",
+                      UserWarning, stacklevel=2)
+        again = list(result.notes) + [f"{name} returned {problem}; solved again with dense"]
+        result = solve_dense(op, d, random_state=random_state, memory_budget=budget, notes=again,
+                             threads=n_threads)
+        problem = result_problem(result, d, op.shape[0])
+    if problem is not None:
+        raise SolverError(f"solver {result.solver} returned {problem} (asked for d = {d}); "
+                          "nothing was reported. Try another solver (--solver dense, arpack) "
+                          "or a smaller d")
     result.notes.append(f"{time.perf_counter() - start:.3f} s with {n_threads} BLAS thread(s)")
     return result
+
+
+def result_problem(result: SpectralResult, d: int, n: int) -> str | None:
+    """What is wrong with a solver's result, or None: it must hold exactly d finite singular
+    values in [0, 1] (to rounding), sorted, and n × d finite eigenfunctions."""
+    s = np.asarray(result.singular_values)
+    if s.shape != (d,):
+        return f"{s.size} of {d} singular values"
+    if not np.isfinite(s).all():
+        return "non-finite singular values"
+    if s.min() < 0 or s.max() > 1 + 1e-6:
+        return f"singular values outside [0, 1] ({s.min():.3g} to {s.max():.3g})"
+    if np.any(np.diff(s) > 1e-9):
+        return "singular values out of order"
+    mu = np.asarray(result.eigenfunctions)
+    if mu.shape != (n, d) or not np.isfinite(mu).all():
+        return f"eigenfunctions of shape {mu.shape} or with non-finite values"
+    return None
 
 
 def _check_components(n_components, n: int) -> int:
