@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "run",
     "bench_alignment",
     "bench_estimation",
+    "bench_extension",
 ]
 
 EXIT_INTERRUPTED = 130
