@@ -359,3 +359,13 @@ def test_client_choice(monkeypatch):
     monkeypatch.setenv(openml_api.CLIENT_ENV, "both")
     with pytest.raises(DataError, match="expected auto, openml or builtin"):
         load_dataset("openml:61")
+
+
+@needs_openml
+@pytest.mark.parametrize("client", ["openml"], indirect=True)
+def test_openml_package_answer_it_cannot_use(server):
+    task = (RECORDED / "task-3.xml").read_text().replace(
+        "<oml:task_type_id>1</", "<oml:task_type_id>99</")
+    server.index[f"{XML_API}/task/3"] = {"body": task.encode()}
+    with pytest.raises(DataError, match="OpenML task 3: the openml package cannot use"):
+        load_dataset("openml:task/3")

@@ -97,14 +97,17 @@ def _prepare_header(lines: list[str], source: str) -> tuple[list[str], int]:
         raise DataError(f"{source}: no @attribute declarations")
     if data_at is None:
         raise DataError(f"{source}: no @data section")
-    rows = [ln.strip() for ln in lines[data_at + 1:]]
-    rows = [ln for ln in rows if ln and not ln.startswith("%")]
-    sparse = any(ln.startswith("{") for ln in rows)
+    n_rows, sparse = 0, False
+    for raw in lines[data_at + 1:]:
+        row = raw.lstrip()
+        if row and not row.startswith("%"):
+            n_rows += 1
+            sparse = sparse or row.startswith("{")
     if sparse and has_text:
         raise DataError(f"{source}: sparse ARFF with string or date attributes is not supported "
                         f"(an omitted string value has no defined meaning)")
-    if sparse and len(rows) * n_attributes > MAX_EXPANDED_CELLS:
-        raise DataError(f"{source}: this sparse ARFF file would expand to {len(rows)} rows x "
+    if sparse and n_rows * n_attributes > MAX_EXPANDED_CELLS:
+        raise DataError(f"{source}: this sparse ARFF file would expand to {n_rows} rows x "
                         f"{n_attributes} attributes, more than the {MAX_EXPANDED_CELLS} values "
                         f"this reader builds")
     return lines, n_attributes

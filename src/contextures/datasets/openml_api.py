@@ -1,12 +1,13 @@
 """OpenML datasets and tasks (``openml:ID``, ``openml:task/ID``), downloaded once and cached.
 
-Two clients fetch the files; both give the same table, built here:
+Two clients fetch the files; the table is built here, the same way for both:
 
 - the ``openml`` package (the ``openml`` extra), whenever it is importable. It downloads into its
   own cache (``$OPENML_CACHE_DIR``, or ``cachedir`` in its config file, else ``~/.cache/openml``)
   and refuses an ARFF file whose md5 differs from the checksum OpenML publishes. It takes the
-  Parquet copy when the dataset has one (no checksum is published for those; ``OPENML_SKIP_PARQUET
-  =true`` makes it use the checksummed ARFF file instead);
+  Parquet copy when the dataset has one (no checksum is published for those;
+  ``OPENML_SKIP_PARQUET=true`` makes it use the checksummed ARFF file instead). Its downloads are
+  serialised across processes by a lock file, as it writes its cache files in place;
 - a built-in client otherwise (:mod:`._openml_builtin`): JSON API, ARFF files only, every download
   md5-checked before it enters ``$CONTEXTURES_CACHE/openml``.
 
@@ -30,7 +31,7 @@ from types import ModuleType
 
 import pandas as pd
 
-from ..exceptions import DataError, OfflineError
+from ..exceptions import ContexturesError, DataError, OfflineError
 from . import _openml_builtin as builtin
 from ._openml_builtin import OFFLINE_ENV, offline_forced, openml_cache_dir, task_source
 from ._paths import cache_dir
@@ -38,7 +39,7 @@ from ._table import RawTable
 from .arff import decode_text, read_arff
 
 __all__ = ["CLIENT_ENV", "OFFLINE_ENV", "active_client", "cache_location", "is_cached",
-           "load_openml", "openml_cache_dir", "task_source"]
+           "load_openml", "openml_cache_dir", "openml_package", "task_source"]
 
 try:  # POSIX advisory locks; elsewhere downloads are not serialised
     import fcntl
@@ -155,6 +156,11 @@ def _package_errors(oml: ModuleType, what: str):
         raise DataError(f"{what}: OpenML error {exc.code}: {message}") from None
     except errors.PyOpenMLError as exc:
         raise DataError(f"{what}: {_one_line(exc)}") from None
+    except ContexturesError:
+        raise
+    except (NotImplementedError, ValueError, KeyError) as exc:  # an answer it cannot use
+        raise DataError(f"{what}: the openml package cannot use OpenML's answer "
+                        f"({type(exc).__name__}: {_one_line(exc)})") from None
     except requests.exceptions.RequestException as exc:
         raise OfflineError(f"{what} needs the network the first time and OpenML is not reachable "
                            f"({type(exc).__name__}); once downloaded it is cached in "
