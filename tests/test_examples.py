@@ -53,8 +53,10 @@ def check_exact_contexture(out: str) -> None:
 def check_choose_a_context(out: str) -> None:
     assert "pick by tau:" in out
     assert out.count("abstain") >= 1  # the strongest contexts abstain
-    pearson = number(r"Pearson\(tau, err\) = (-?[0-9.]+)", out)
-    assert pearson > 0.5  # on this data τ ranks the candidates as the probe does
+    # on this data τ orders the ranked candidates roughly as the probe does (the probe uses the
+    # resolved components only; over six candidates the rank correlation is the robust reading)
+    spearman = number(r"Spearman = (-?[0-9.]+)", out)
+    assert spearman > 0.5
 
 
 def check_train_encoder(out: str) -> None:

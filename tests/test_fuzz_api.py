@@ -90,7 +90,7 @@ def test_contexture_on_hostile_tables(X, context, d, solver, seed):
     except Exception as exc:  # noqa: BLE001
         check_error(exc)
     else:
-        assert Z.shape == (2, model.eigenfunctions_.shape[1]) and np.isfinite(Z).all()
+        assert Z.shape == (2, model.n_components_resolved_) and np.isfinite(Z).all()
 
 
 @FUZZ
