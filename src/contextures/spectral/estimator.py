@@ -41,7 +41,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 from .._memory import check_allocation, resolve_budget
 from ..contexts.base import Context, make_context
 from ..contexts.mixtures import ConcatenationContext, MixtureContext
-from ..exceptions import ContexturesError, InputTypeError, ParameterError
+from ..exceptions import InputTypeError, ParameterError
 from .approximate import solve_subsample
 from .extension import (
     DEFAULT_FOLDS,
