@@ -204,3 +204,80 @@ def two_cluster_graph(n_per=40, p_in=0.5, p_out=0.02, seed=3):
     P = W / deg[:, None]
     X = np.column_stack([rng.normal(size=n) + 10.0 * side, rng.normal(size=n)])
     return X, P, deg / deg.sum(), side
+
+
+def lazy_problem(n=240, F=6, width=0.15, lazy=0.5, seed=0):
+    """X uniform on [−1, 1]^F; P = lazy·I + (1 − lazy)·(an RBF smoother along x₀ only).
+
+    The top eigenfunctions are smooth functions of x₀ (s² ≈ 0.98, 0.91, 0.78, …); the identity
+    part puts every other function at s² ≈ lazy². An untrained network, whose outputs mix all F
+    coordinates, spans them poorly — also through Φ = PΨ, which keeps half of Ψ unsmoothed — so a
+    learned span that matches them is evidence that the objective did the work.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, F))
+    x = X[:, 0]
+    K = np.exp(-((x[:, None] - x[None, :]) ** 2) / (2 * width ** 2))
+    P = lazy * np.eye(n) + (1 - lazy) * K / K.sum(1, keepdims=True)
+    return X, P
+
+
+def hub_graph_problem(n=240, F=6, width=0.2, hub=1.5, lazy=0.5, seed=0):
+    """A weighted graph on X uniform in [−1, 1]^F: w(u, v) = K(u, v) h_u h_v (K an RBF kernel
+    on the first two coordinates, h = exp(hub · x₀): hubs on one side) plus lazy self-loops.
+
+    Returns (X, P = D⁻¹W, π = degree / Σ degree). P_X is far from uniform (degree ratio ≈ 400
+    for hub = 1.5), and the top eigenfunctions under π differ from those under a uniform P_X.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, F))
+    x = X[:, :2]
+    K = np.exp(-((x[:, None] - x[None]) ** 2).sum(-1) / (2 * width ** 2))
+    h = np.exp(hub * X[:, 0])
+    W = K * h[:, None] * h[None]
+    W = W + lazy * np.diag(W.sum(1))
+    deg = W.sum(1)
+    return X, W / deg[:, None], deg / deg.sum()
+
+
+def weighted_knn_graph(n=800, k=20, seed=0):
+    """A symmetrised kNN graph (union of the k-neighbour lists) on 4-D Gaussian points, with
+    Gaussian edge weights exp(−‖x_u − x_v‖² / median²): node degrees vary, so P_X ∝ degree is
+    not uniform. Returns (X, W sparse)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)) * np.array([1.0, 0.7, 0.5, 0.3])
+    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    scale = np.median(dist[:, 1:]) ** 2
+    rows = np.repeat(np.arange(n), k)
+    A = sp.csr_matrix((np.exp(-dist[:, 1:].ravel() ** 2 / scale), (rows, idx[:, 1:].ravel())),
+                      shape=(n, n))
+    return X, sp.csr_matrix(A.maximum(A.T))
+
+
+def weighted_cca_r2(A, B, weights=None):
+    """Mean squared canonical correlation of the column spans of A and B in L²(weights)
+    (uniform when None), over min(columns) pairs; both centred under the weights."""
+    n = A.shape[0]
+    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights) / np.sum(weights)
+
+    def basis(M):
+        M = np.asarray(M, dtype=float).reshape(n, -1)
+        M = M - w @ M
+        Q, R = np.linalg.qr(np.sqrt(w)[:, None] * M)
+        diag = np.abs(np.diag(R))
+        return Q[:, diag > 1e-10 * diag.max()]
+
+    s = np.linalg.svd(basis(A).T @ basis(B), compute_uv=False)
+    k = min(np.asarray(A).reshape(n, -1).shape[1], np.asarray(B).reshape(n, -1).shape[1])
+    return float(np.mean(np.clip(s[:k], 0.0, 1.0) ** 2))
+
+
+def untrained(encoder):
+    """The same encoder with training switched off in effect (one epoch at lr = 1e-12): the
+    control that an end-to-end test's threshold must reject."""
+    from sklearn.base import clone
+
+    return clone(encoder).set_params(epochs=1, lr=1e-12, patience=None,
+                                     validation_fraction=0.0)

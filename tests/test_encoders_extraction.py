@@ -1,4 +1,5 @@
-"""Extraction (spec §4.8): from any basis of a span to ordered eigenfunctions and s_i²."""
+"""Extraction: from any basis of a span to ordered eigenfunctions and s_i², the noise floor that
+decides which of them the sample resolves, and the view estimates under P_X."""
 
 import numpy as np
 import pytest
@@ -9,10 +10,12 @@ from contextures.contexts.operator import ContextOperator
 from contextures.encoders.extraction import (
     finalize,
     kernel_matrices,
+    noise_floor,
+    resolve,
     solve_generalized,
     view_matrices,
 )
-from contextures.encoders.kernels import OperatorKernel
+from contextures.encoders.kernels import OperatorKernel, kernel_diagonal
 from contextures.exceptions import ParameterError
 
 
@@ -84,3 +87,53 @@ def test_views_estimate_in_context_space(grid):
     mean, C, B = view_matrices(nu[ja][None], nu[jb][None])
     lam, _, _ = solve_generalized(B, C, 3)
     np.testing.assert_allclose(lam, s2[:3], atol=0.02)
+
+
+def test_noise_floor_is_the_self_pair_share():
+    # ε = Σ w_i² k(x_i, x_i), with the lower bound Σ w_i² (k ≥ 1) when the diagonal is unknown
+    w = np.array([1.0, 1.0, 2.0])
+    assert noise_floor(w, np.array([2.0, 4.0, 3.0])) == pytest.approx((2 + 4 + 4 * 3) / 16)
+    assert noise_floor(w) == pytest.approx(6 / 16)
+    assert noise_floor(np.ones(10)) == pytest.approx(0.1)
+
+
+def test_noise_floor_of_a_lazy_context_is_about_its_self_loop_squared(grid):
+    # P = β I + (1 − β) S: every row keeps mass β on itself, k(x, x) ≥ β² n, ε ≥ β²
+    X, P, s2, mu, op = grid
+    n = len(X)
+    lazy = 0.5 * np.eye(n) + 0.5 * P
+    op_lazy = ContextOperator(sp.csr_matrix(lazy))
+    eps = noise_floor(np.ones(n), kernel_diagonal(op_lazy))
+    assert 0.25 <= eps <= 0.3
+    s2_lazy = np.linalg.eigvalsh(op_lazy.dense_gram())[::-1][1:]
+    assert np.sum(s2_lazy > eps) < n // 4          # the bulk at ≈ β² is below the floor
+
+
+def test_resolve_keeps_the_leading_components_above_the_floor(grid):
+    X, P, s2, mu, op = grid
+    Phi = mu[:, :6] @ np.random.default_rng(5).normal(size=(6, 6))
+    mean, C, B = kernel_matrices(Phi, OperatorKernel(op))
+    lam, V, rank, k = resolve(B, C, 6, floor=0.5 * (s2[2] + s2[3]))
+    np.testing.assert_allclose(lam, s2[:6], atol=1e-4)         # every estimate is kept
+    assert k == 3 and V.shape == (6, 3) and rank == 6
+    ex = finalize(mean, V, lam, C, B, len(X), "kernel", rank, train_features=Phi, floor=0.1)
+    assert ex.n_resolved == 3 and ex.n_components == 6 and ex.apply(Phi).shape == (150, 3)
+    with pytest.raises(ParameterError, match="noise floor"):
+        resolve(B, C, 6, floor=1.0)
+
+
+def test_weighted_view_matrices_match_the_weighted_sums():
+    rng = np.random.default_rng(6)
+    za, zb = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 5, 3))
+    w = np.array([0.4, 0.1, 0.2, 0.2, 0.1])
+    mean, C, B = view_matrices(za, zb, w)
+    om = np.concatenate([w, w]) / 2                      # r = 2 view pairs per row
+    A, Bv = za.reshape(10, 3), zb.reshape(10, 3)
+    ref_mean = 0.5 * (om @ A + om @ Bv)
+    np.testing.assert_allclose(mean, ref_mean)
+    a, b = A - ref_mean, Bv - ref_mean
+    ref_C = 0.5 * sum(om[i] * (np.outer(a[i], a[i]) + np.outer(b[i], b[i])) for i in range(10))
+    ref_B = sum(om[i] * np.outer(a[i], b[i]) for i in range(10))
+    np.testing.assert_allclose(C, ref_C, atol=1e-12)
+    np.testing.assert_allclose(B, 0.5 * (ref_B + ref_B.T), atol=1e-12)
+    np.testing.assert_allclose(view_matrices(za, zb)[1], view_matrices(za, zb, np.ones(5))[1])

@@ -40,11 +40,12 @@ from .extraction import (
     Extraction,
     finalize,
     kernel_matrices,
+    noise_floor,
     resolve,
     view_matrices,
     weighted_mean_cov,
 )
-from .kernels import OperatorKernel
+from .kernels import OperatorKernel, kernel_diagonal
 from .methods import make_method
 from .networks import build_network
 from .pipeline import ContextSampler, multiply
@@ -412,9 +413,12 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
             mean = weighted_mean_cov(train_features, weights)[0]
             how = "svme-views" if svme else "views"
             rcond = ESTIMATE_RCOND
-        lam, V, rank, _ = resolve(B, C, d, m, rcond=rcond)
+        w_rows = np.full(m, 1.0 / m) if weights is None else weights[rows]
+        diagonal = kernel_diagonal(sampler.operator(), rows) if kernel_route else None
+        floor = noise_floor(w_rows, diagonal)
+        lam, V, rank, _ = resolve(B, C, d, floor, rcond=rcond)
         return finalize(mean, V, lam, C, B, m, how, rank, train_features=train_features,
-                        train_weights=weights)
+                        train_weights=weights, floor=floor)
 
     # --- transform --------------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:

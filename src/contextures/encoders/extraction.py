@@ -28,24 +28,27 @@ The generalised problem is solved by whitening C: eigen-directions of C below ``
 largest eigenvalue (collapsed output dimensions) are dropped, a relative ``ridge`` is added, and
 ``scipy.linalg.eigh`` solves the reduced symmetric problem.
 
-Resolved directions (:func:`resolve`). Whitening divides each eigen-direction u of C by
-sqrt(c_u), so a component built on a direction of tiny variance is amplified by 1/sqrt(c_u) —
-wherever (new rows, another sample) that direction has more variance, the component explodes.
-The extraction sample does not resolve such a direction: with m rows, the sampling error of the
-covariance between u and the dominant direction (variance c_max) is about sqrt(c_u c_max / m),
-which exceeds c_u itself exactly when
+Resolved components (:func:`resolve`). A component μ̂_i = Φ̃ v_i is scaled to unit variance,
+which divides it by the square root of its Rayleigh quotient's support: for Φ = TΨ the function
+is T(Ψ v_i) / s_i, and a component with a tiny λ_i = s_i² is amplified by 1/s_i wherever (new
+rows, another sample) it has more mass. The sample resolves λ_i only above its *noise floor*
 
-    c_u < c_max / m,
+    ε = Σ_i w_i² k_X⁺(x_i, x_i)      (w: the P_X weights of the m extraction rows, Σ w = 1),
 
-so below that *noise floor* the measured variance of u is smaller than the uncertainty of how u
-is separated from the dominant direction, and 1/sqrt(c_u) amplifies noise. :func:`resolve` drops
-every direction of C below max(rcond, 1/m) · c_max before whitening (never amplifying by more
-than sqrt(m / c_max) per unit of variance) and solves the generalised problem exactly
-(Rayleigh–Ritz, basis-invariant) on the directions left. The functions returned are its top
-min(d, directions left) solutions: ``n_resolved`` of them, reported by the estimator as
-``n_components_resolved_``. The eigenvalue estimates λ_1..λ_d are the Ritz values on every
-direction above ``rcond`` (the in-sample spectrum, as before); they coincide with those of the
-resolved problem whenever no direction needed by the top d lies below the floor.
+the share of B_Φ that pairs each row with itself: for a unit-variance function f,
+B̂[f] = Σ_{i≠k} w_i w_k G_ik f_i f_k + Σ_i w_i² G_ii f_i², and the second sum ≈ ε has no
+counterpart in the population operator (a row is always "similar to itself"; its weight falls as
+the sample grows). A component with λ_i ≤ ε may consist of this self-similarity alone: the gap
+that separates it from noise is below the estimate's own bias, so the error bound
+‖E‖ / gap of its eigenfunction exceeds 1. ε is always ≥ Σ w_i² ≥ 1/m (Cauchy–Schwarz:
+k_X⁺(x, x) ≥ 1); for KNN(k) it is ≈ 1/k, for a label context C/m, for a lazy context with
+P⁺(x|x) = β about β². Sample-access extraction (views) has no kernel diagonal and uses the
+lower bound Σ w_i². Components are ordered by λ, so the resolved ones are the leading
+``n_resolved`` = #{i ≤ d : λ_i > ε}; only those are returned as functions (the estimator's
+``n_components_resolved_``), while all d eigenvalue estimates are kept (they are Ritz values,
+valid whatever the floor). Eigen-directions of C_Φ below ``rcond`` × its largest eigenvalue are
+dropped before whitening as before (1e-12 with exact matrices on the whole sample, 1e-6 with
+estimates), so no direction is amplified beyond 1/sqrt(rcond).
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class Extraction:
     B: np.ndarray             # (d₁, d₁) ⟨φ̃_i, T T* φ̃_j⟩ estimate
     n_samples: int            # m
     method: str               # "kernel", "svme" or "views"
-    rank: int                 # directions of C resolved (above the noise floor)
+    rank: int                 # directions of C kept (above rcond)
+    noise_floor: float = 0.0  # ε: eigenvalue estimates at or below it are not resolved
 
     def apply(self, features: np.ndarray) -> np.ndarray:
         """μ̂ on rows of encoder features (n × d₁ → n × n_resolved)."""
@@ -130,36 +134,38 @@ def solve_generalized(B: np.ndarray, C: np.ndarray, n_components: int, rcond: fl
     return lam, V, rank
 
 
-def noise_floor(n_samples: int, rcond: float = 0.0) -> float:
-    """max(rcond, 1/m): the relative variance below which m rows do not resolve a direction."""
-    return max(float(rcond), 1.0 / max(int(n_samples), 1))
+def noise_floor(weights: np.ndarray, diagonal: np.ndarray | None = None) -> float:
+    """ε = Σ_i w_i² k_X⁺(x_i, x_i) with w = weights / Σ weights (the self-pair share of B_Φ);
+    Σ_i w_i² when the kernel diagonal is unknown (its lower bound, since k_X⁺(x, x) ≥ 1)."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    g = 1.0 if diagonal is None else np.maximum(np.asarray(diagonal, dtype=np.float64), 1.0)
+    return float(np.sum(w * w * g))
 
 
-def resolve(B: np.ndarray, C: np.ndarray, n_components: int, n_samples: int,
+def resolve(B: np.ndarray, C: np.ndarray, n_components: int, floor: float,
             rcond: float = 1e-12, ridge: float = 1e-8):
     """Eigenvalue estimates and the resolved components (see the module docstring).
 
-    Returns (λ (d,), V (d₁ × k), rank, k): λ the top-d Ritz values on the directions of C above
-    ``rcond`` (ParameterError when fewer than d: the encoder collapsed), V the top
-    k = min(d, rank) solutions on the directions above the noise floor
-    max(rcond, 1/m) · c_max, m = ``n_samples``, and rank the number of those directions.
+    Returns (λ (d,), V (d₁ × k), rank, k): the top-d solutions of B v = λ C v on the directions
+    of C above ``rcond`` (ParameterError when fewer than d: the encoder collapsed), and the
+    k = #{i : λ_i > floor} leading ones as resolved components. No resolved component is a
+    ParameterError (every estimate is at the noise floor).
     """
-    lam, V_all, _ = solve_generalized(B, C, n_components, rcond=rcond, ridge=ridge)
-    floor = noise_floor(n_samples, rcond)
-    c_eig = scipy.linalg.eigvalsh(0.5 * (C + C.T))
-    rank = int((c_eig > floor * max(float(c_eig[-1]), 0.0)).sum())
-    if floor <= rcond or rank >= C.shape[0]:
-        k = min(n_components, rank)
-        return lam, V_all[:, :k], rank, k
-    k = min(n_components, rank)
-    _, V, _ = solve_generalized(B, C, k, rcond=floor, ridge=ridge)
-    return lam, V, rank, k
+    lam, V, rank = solve_generalized(B, C, n_components, rcond=rcond, ridge=ridge)
+    k = int(np.sum(lam > floor))
+    if k == 0:
+        raise ParameterError(
+            f"no component is resolved by the extraction sample: the largest eigenvalue "
+            f"estimate {lam[0]:.3g} is at or below the noise floor ε = {floor:.3g} (the share "
+            "of each row's similarity with itself); use more rows or a weaker context")
+    return lam, V[:, :k], rank, k
 
 
 def finalize(mean: np.ndarray, V: np.ndarray, lam: np.ndarray, C: np.ndarray, B: np.ndarray,
              n_samples: int, method: str, rank: int,
              train_features: np.ndarray | None = None,
-             train_weights: np.ndarray | None = None) -> Extraction:
+             train_weights: np.ndarray | None = None, floor: float = 0.0) -> Extraction:
     """Scale each direction to unit variance and fix its sign.
 
     ``V`` (d₁ × k) holds the k resolved directions, ``lam`` the d ≥ k eigenvalue estimates.
@@ -182,7 +188,7 @@ def finalize(mean: np.ndarray, V: np.ndarray, lam: np.ndarray, C: np.ndarray, B:
         signs = np.sign(coef[pick, np.arange(coef.shape[1])])
     coef = coef * np.where(signs == 0, 1.0, signs)
     return Extraction(mean=mean, coef=coef, eigenvalues=np.clip(lam, 0.0, None), C=C, B=B,
-                      n_samples=n_samples, method=method, rank=rank)
+                      n_samples=n_samples, method=method, rank=rank, noise_floor=float(floor))
 
 
 def kernel_matrices(F: np.ndarray, kernel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

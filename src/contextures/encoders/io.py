@@ -107,7 +107,7 @@ def save_encoder(est, path, metadata: dict | None = None) -> Path:
         "n_components": int(est.n_components),
         "n_features_in": int(est.n_features_in_),
         "extraction": {"n_samples": int(ex.n_samples), "method": ex.method, "rank": int(ex.rank),
-                       "n_resolved": int(ex.n_resolved)},
+                       "n_resolved": int(ex.n_resolved), "noise_floor": float(ex.noise_floor)},
         "history": est.history_,
         "n_epochs": int(est.n_epochs_),
         "train_time": float(est.train_time_),
@@ -238,11 +238,12 @@ def load_encoder(path):
     d1 = net_cfg["out_dim"]
     ex = config.get("extraction")
     ex = ex if isinstance(ex, dict) else {}
-    k = ex.get("n_resolved", d)
-    _require(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= d, root,
-             f"extraction.n_resolved must be an integer in [1, {d}], got {k!r}")
+    n_resolved = ex.get("n_resolved", d)
+    _require(isinstance(n_resolved, int) and not isinstance(n_resolved, bool)
+             and 1 <= n_resolved <= d, root,
+             f"extraction.n_resolved must be an integer in [1, {d}], got {n_resolved!r}")
     expected = _expected_network_shapes(net_cfg)
-    expected.update({"extraction.mean": [d1], "extraction.coef": [d1, k],
+    expected.update({"extraction.mean": [d1], "extraction.coef": [d1, n_resolved],
                      "extraction.eigenvalues": [d], "extraction.C": [d1, d1],
                      "extraction.B": [d1, d1]})
     if config["features"] == "t_psi":
@@ -299,12 +300,14 @@ def load_encoder(path):
         B=loaded["extraction.B"].numpy().astype(np.float64),
         n_samples=int(ex.get("n_samples", 0)) if isinstance(ex.get("n_samples"), int) else 0,
         method=str(ex.get("method", "")), rank=int(ex.get("rank", d)) if isinstance(
-            ex.get("rank"), int) else d)
+            ex.get("rank"), int) else d,
+        noise_floor=float(ex["noise_floor"]) if isinstance(ex.get("noise_floor"), float | int)
+        and not isinstance(ex.get("noise_floor"), bool) else 0.0)
     est.features_ = config["features"]
     est.objective_ = str(config["objective"])
     est.output_dim_ = d1
     est.n_features_in_ = net_cfg["in_dim"]
-    est.n_components_resolved_ = k
+    est.n_components_resolved_ = n_resolved
     from .estimator import _float64_copy
 
     est._inference_net = _float64_copy(net)

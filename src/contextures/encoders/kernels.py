@@ -173,10 +173,34 @@ class OperatorKernel:
         return self._combine(R.T @ R, Z, None if self._exact else self._diag)
 
 
-def _kernel_diagonal(op, rows: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """k_X⁺(x_i, x_i) for i in rows, from small diagonal blocks of ``op.kernel``."""
-    out = np.empty(len(rows))
-    for s in range(0, len(rows), chunk):
-        r = rows[s:s + chunk]
-        out[s:s + chunk] = np.diagonal(np.asarray(op.kernel(r, r)))
+def kernel_diagonal(op, rows: np.ndarray | None = None, block: int = 1024) -> np.ndarray:
+    """k_X⁺(x_i, x_i) = Σ_a P⁺(a|x_i)² / P_A(a) = ‖Q_i‖² / π_i for i in ``rows`` (all rows when
+    None): from the rows of Q (sparse or dense operators) or one pass over row blocks of a
+    matrix-free P."""
+    n = op.n_samples
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    pi = np.asarray(op.pi, dtype=np.float64)[rows]
+    Q = getattr(op, "_Q", None)
+    if Q is not None:
+        sub = Q[rows]
+        sq = (np.asarray(sub.multiply(sub).sum(axis=1)).ravel() if hasattr(sub, "multiply")
+              and not isinstance(sub, np.ndarray) else np.einsum("ij,ij->i", sub, sub))
+        return sq / pi
+    inv_c = op._inv_sqrt_c_full ** 2
+    out = np.empty(rows.size)
+    order = np.argsort(rows)
+    sorted_rows = rows[order]
+    for s in range(0, rows.size, block):
+        r = sorted_rows[s:s + block]
+        vals = np.empty(r.size)
+        for i0 in range(int(r[0]), int(r[-1]) + 1, block):
+            sel = (r >= i0) & (r < i0 + block)
+            if sel.any():
+                B = op.P.row_block(i0, min(n, i0 + block))[r[sel] - i0]
+                vals[sel] = (B * B) @ inv_c
+        out[order[s:s + block]] = vals
     return out
+
+
+def _kernel_diagonal(op, rows: np.ndarray) -> np.ndarray:
+    return kernel_diagonal(op, rows)

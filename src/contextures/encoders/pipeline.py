@@ -37,6 +37,7 @@ class ContextSampler:
         self._sample_dim: int | None = None
         self._finite: bool | None = None
         self._reverse = None
+        self._forward = None
 
     @property
     def name(self) -> str:
@@ -117,7 +118,20 @@ class ContextSampler:
         return a.reshape(len(indices), -1)
 
     def value_indices(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """For finite contexts: the index j of one drawn value x_j ~ P⁺(·|x_i) per index i."""
+        """For finite contexts: the index j of one drawn value x_j ~ P⁺(·|x_i) per index i.
+
+        A dense transition matrix (RBF) is sampled from a table of its row sums, built once (the
+        context would recompute its kernel rows at every draw); others ask the context.
+        """
+        P = self._op.P if self._op is not None else None
+        if isinstance(P, np.ndarray) and P.shape[1] == self.n:
+            if self._forward is None:
+                check_allocation(8.0 * P.size, self.memory_budget,
+                                 "the transition table of a dense context")
+                self._forward = np.cumsum(P, axis=1)
+            idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+            cdf = self._forward
+            return _search(cdf, idx, rng.random(idx.size) * cdf[idx, -1])
         j = np.asarray(self.context.sample_indices(indices, random_state=rng)).astype(np.int64)
         return j.reshape(len(indices))
 
@@ -145,18 +159,22 @@ class ContextSampler:
             total = cum[stop - 1] - base
             pos = np.searchsorted(cum, base + u * total, side="right")
             return R.indices[np.clip(pos, start, stop - 1)].astype(np.int64)
+        n = P.shape[0]
+        if isinstance(P, np.ndarray):
+            if self._reverse is None:
+                # cdf[a, v] = Σ_{v' ≤ v} π_v' P[v', a], one row per value (as large as P)
+                check_allocation(8.0 * P.size, self.memory_budget,
+                                 "the reverse transition table of a dense context")
+                self._reverse = np.cumsum((pi[:, None] * P).T, axis=1)
+            return _search(self._reverse, values, u * self._reverse[values, -1])
         out = np.empty(values.size, dtype=np.int64)
         for s in range(0, values.size, 256):
             a = values[s:s + 256]
-            if isinstance(P, np.ndarray):
-                cols = P[:, a]
-            else:   # matrix-free: the columns P[:, a] = P e_a, one pass over P
-                E = np.zeros((P.shape[1], a.size))
-                E[a, np.arange(a.size)] = 1.0
-                cols = multiply(P, E)
-            cdf = np.cumsum(pi[:, None] * cols, axis=0)
+            E = np.zeros((P.shape[1], a.size))     # matrix-free: the columns P[:, a] = P e_a
+            E[a, np.arange(a.size)] = 1.0
+            cdf = np.cumsum(pi[:, None] * multiply(P, E), axis=0)
             target = u[s:s + a.size] * cdf[-1]
-            out[s:s + a.size] = np.minimum((cdf < target[None, :]).sum(0), P.shape[0] - 1)
+            out[s:s + a.size] = np.minimum((cdf <= target[None, :]).sum(0), n - 1)
         return out
 
     def is_reversible(self, rtol: float = 1e-8) -> bool:
@@ -204,6 +222,18 @@ class ContextSampler:
         if np.allclose(pi, 1.0 / self.n, rtol=1e-9, atol=0):
             return None
         return pi
+
+
+def _search(cdf: np.ndarray, rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each k, the first column j with cdf[rows_k, j] > target_k (vectorised bisection)."""
+    lo = np.zeros(rows.size, dtype=np.int64)
+    hi = np.full(rows.size, cdf.shape[1] - 1, dtype=np.int64)
+    while np.any(lo < hi):
+        mid = (lo + hi) // 2
+        right = cdf[rows, mid] <= target
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(right, hi, mid)
+    return lo
 
 
 class _RowsOf:
