@@ -215,10 +215,10 @@ def test_contrastive_uses_p_x_and_ignoring_it_fails(hubs, monkeypatch):
 
     enc = small(MatrixContext(P, weights=pi), "contrastive", 3, epochs=400)
     got, control = trained_and_control(enc, X, score)
-    assert got >= 0.97 > control
+    assert got >= 0.985 > control
     # the same objective with P_X replaced by a uniform law learns another span
     monkeypatch.setattr(methods_module.Method, "_weights", lambda *args: None)
-    assert score(small(MatrixContext(P, weights=pi), "contrastive", 3, epochs=400).fit(X)) < 0.97
+    assert score(small(MatrixContext(P, weights=pi), "contrastive", 3, epochs=400).fit(X)) < 0.985
 
 
 @pytest.mark.parametrize("objective", ["kise", "svme", "laplacian"])

@@ -96,7 +96,7 @@ def check_seed(random_state) -> int:
 
 def to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
     """float32 tensor on ``device`` from an array."""
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=DTYPE, device=device)
+    return torch.as_tensor(np.array(a, dtype=np.float32, order="C"), device=device)
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:

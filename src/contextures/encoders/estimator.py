@@ -63,8 +63,9 @@ def validate_inputs(X: Any, what: str = "X", estimator: Any = None, reset: bool 
     The checks are scikit-learn's own (``validate_data`` with an estimator, which also records or
     checks ``n_features_in_`` and ``feature_names_in_``; ``check_array`` without), so messages
     follow its conventions (1-D input, empty input, a wrong number of features, sparse and complex
-    input are refused); their ValueError or TypeError is re-raised as ParameterError (a
-    ValueError), with the same message. NaN and infinite values are reported by row.
+    input are refused); its ValueError is re-raised as ParameterError (a ValueError) with the same
+    message, its TypeError (sparse or non-numeric input) as is. NaN and infinite values are
+    reported by row.
     """
     from sklearn.utils.validation import check_array
 
@@ -75,7 +76,7 @@ def validate_inputs(X: Any, what: str = "X", estimator: Any = None, reset: bool 
             arr = validate_data(estimator, X, reset=reset, **kwargs)
         else:
             arr = check_array(X, input_name=what, **kwargs)
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         if isinstance(exc, ParameterError):
             raise
         raise ParameterError(str(exc)) from exc
@@ -102,6 +103,27 @@ def _float64_copy(net: torch.nn.Module) -> torch.nn.Module:
     for p in twin.parameters():
         p.requires_grad_(False)
     return twin
+
+
+def _standardize_inputs(modules, X: np.ndarray, sampler: ContextSampler) -> None:
+    """Set the input standardisation of every network that reads points of the input space (the
+    encoder; SVME's context encoder when the context values are inputs) from the training rows:
+    shift = the mean row, scale = the root mean square of the centred entries (one number for
+    every feature; 1 for constant data). One common scale keeps the features' relative sizes,
+    which the context (distances, masks) sees too, and never magnifies a near-constant feature
+    (an augmented or new row that varies there would be blown up by a per-feature scale)."""
+    shift = X.mean(0)
+    rms = float(np.sqrt(np.mean((X - shift) ** 2)))
+    scale = np.full(X.shape[1], rms if rms > 1e-12 * max(1.0, float(np.abs(shift).max())) else 1.0)
+    for name in ("encoder", "context_encoder"):
+        net = modules[name] if name in modules else None
+        if net is None or not hasattr(net, "set_standardization"):
+            continue
+        if net.shift.shape[0] != X.shape[1]:
+            continue
+        if name == "context_encoder" and sampler.value_space != "input":
+            continue
+        net.set_standardization(shift, scale)
 
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
@@ -294,7 +316,9 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         with torch_runtime(self.n_threads):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                modules = method.build(X.shape[1], d1, make_net, sampler).to(device)
+                modules = method.build(X.shape[1], d1, make_net, sampler)
+            _standardize_inputs(modules, X, sampler)
+            modules = modules.to(device)
             X_t = to_tensor(X, device)
 
             def batch_loss(batch_rows, batch_rng):
@@ -341,8 +365,8 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         net.eval()
         with torch.no_grad():
             for s in range(0, X.shape[0], chunk):
-                x = torch.as_tensor(np.ascontiguousarray(X[s:s + chunk]), dtype=param.dtype,
-                                    device=param.device)
+                x = torch.as_tensor(np.array(X[s:s + chunk], dtype=np.float64, order="C"),
+                                    dtype=param.dtype, device=param.device)
                 out.append(to_numpy(net(x)))
         return np.concatenate(out) if out else np.zeros((0, self.output_dim_))
 

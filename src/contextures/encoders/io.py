@@ -6,7 +6,10 @@ Layout of a saved :class:`~contextures.encoders.estimator.ContextureEncoder`::
                             (context and objective as spec strings), the network's hyperparameters,
                             tensor names and shapes, SHA-256 of the weights file, training history,
                             free-form metadata (the CLI records the data spec and split seed)
-    DIR/model.safetensors   encoder.* (network weights), extraction.{mean,coef,eigenvalues,C,B},
+    DIR/model.safetensors   encoder.* (network weights and its input standardisation
+                            encoder.{shift,scale}; files without them read as the identity),
+                            extraction.{mean,coef,eigenvalues,C,B} (coef: one column per resolved
+                            component, config extraction.n_resolved),
                             and for Φ = TΨ encoders context.X (and context.y): the training values
                             the context is refitted on at load time
 
@@ -257,7 +260,8 @@ def load_encoder(path):
             shapes = {k: list(fh.get_slice(k).get_shape()) for k in keys}
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise _fail(root, f"{WEIGHTS_NAME} is not a readable safetensors file: {exc}") from None
-    missing = sorted(set(expected) - keys)
+    optional |= {"encoder.shift", "encoder.scale"}     # files written before standardisation
+    missing = sorted(set(expected) - keys - optional)
     extra = sorted(keys - set(expected) - optional)
     _require(not missing, root, f"tensors missing from {WEIGHTS_NAME}: {', '.join(missing[:5])}")
     _require(not extra, root, f"unexpected tensors in {WEIGHTS_NAME}: {', '.join(extra[:5])}")
@@ -276,6 +280,9 @@ def load_encoder(path):
     for k, t in loaded.items():
         if not torch.isfinite(t).all():
             raise _fail(root, f"tensor {k} holds NaN or infinite values")
+    if "encoder.scale" in loaded:
+        _require(bool((loaded["encoder.scale"] > 0).all()), root,
+                 "tensor encoder.scale (the input standardisation) must be positive")
     if "context.y" in loaded:
         _require(list(loaded["context.y"].shape)[:1] == shapes["context.X"][:1], root,
                  "tensor context.y does not have one entry per row of context.X")
@@ -288,8 +295,10 @@ def load_encoder(path):
     net = build_network(net_cfg["architecture"], net_cfg["in_dim"], d1,
                         hidden=net_cfg["hidden"], depth=net_cfg["depth"],
                         activation=net_cfg["activation"], skip=net_cfg["skip"])
-    net.load_state_dict({k[len("encoder."):]: v for k, v in loaded.items()
-                         if k.startswith("encoder.")}, strict=True)
+    state = {k[len("encoder."):]: v for k, v in loaded.items() if k.startswith("encoder.")}
+    state.setdefault("shift", torch.zeros(net_cfg["in_dim"]))
+    state.setdefault("scale", torch.ones(net_cfg["in_dim"]))
+    net.load_state_dict(state, strict=True)
     net.eval()
     est.encoder_ = net
     est.extraction_ = Extraction(

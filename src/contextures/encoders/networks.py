@@ -1,7 +1,10 @@
 """Encoder networks: an MLP for tabular inputs and a small CNN for square image crops.
 
 Both map a batch of flattened inputs (m × F) to outputs (m × d₁) and are built from a plain dict of
-hyperparameters (:func:`build_network`), which is what the model files store.
+hyperparameters (:func:`build_network`), which is what the model files store. Both first
+standardise their input, x ↦ (x − shift) / scale, with per-feature buffers that the estimator sets
+from the training rows (identity until then), so training does not depend on the offset and scale
+of the data (Tanh units saturate on raw features of size 100).
 """
 
 from __future__ import annotations
@@ -30,8 +33,25 @@ def _positive_int(name: str, value, minimum: int = 1) -> int:
     return value
 
 
-class MLP(nn.Module):
-    """h₁ = act(W₁x + b₁); h_{l+1} = h_l + act(W_{l+1} h_l + b_{l+1}) (skip) or act(...) (no skip);
+class _Standardized(nn.Module):
+    """Holds the ``shift`` and ``scale`` buffers (F,) and applies (x − shift) / scale."""
+
+    def _init_standardization(self, in_dim: int) -> None:
+        self.register_buffer("shift", torch.zeros(in_dim))
+        self.register_buffer("scale", torch.ones(in_dim))
+
+    def set_standardization(self, shift, scale) -> None:
+        """Per-feature shift and scale (scale > 0) of the inputs."""
+        with torch.no_grad():
+            self.shift.copy_(torch.as_tensor(shift, dtype=self.shift.dtype))
+            self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
+
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+
+
+class MLP(_Standardized):
+    """x̂ = (x − shift) / scale; h₁ = act(W₁x̂ + b₁); h_{l+1} = h_l + act(W_{l+1} h_l + b_{l+1}) (skip) or act(...) (no skip);
     output = W_out h_depth + b_out.
 
     ``depth`` counts hidden layers (each ``hidden`` wide); ``skip`` adds the identity around every
@@ -46,20 +66,21 @@ class MLP(nn.Module):
         _positive_int("hidden", hidden)
         _positive_int("depth", depth)
         self.skip = bool(skip)
+        self._init_standardization(in_dim)
         self.input = nn.Linear(in_dim, hidden)
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
         self.act = _activation(activation)
         self.output = nn.Linear(hidden, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.input(x))
+        h = self.act(self.input(self.standardize(x)))
         for layer in self.hidden:
             z = self.act(layer(h))
             h = h + z if self.skip else z
         return self.output(h)
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(_Standardized):
     """A small CNN for side × side single-channel images given flattened (8×8 digit crops).
 
     conv3×3(1→c₁) → act → conv3×3(c₁→c₂) → act → 2×2 average pool → flatten →
@@ -77,6 +98,7 @@ class SmallCNN(nn.Module):
         _positive_int("hidden", hidden)
         _positive_int("channels", channels)
         self.side = side
+        self._init_standardization(in_dim)
         self.conv1 = nn.Conv2d(1, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, 2 * channels, 3, padding=1)
         self.pool = nn.AvgPool2d(2)
@@ -86,7 +108,7 @@ class SmallCNN(nn.Module):
         self.output = nn.Linear(hidden, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.reshape(-1, 1, self.side, self.side)
+        h = self.standardize(x).reshape(-1, 1, self.side, self.side)
         h = self.act(self.conv1(h))
         h = self.pool(self.act(self.conv2(h)))
         h = self.act(self.fc(h.flatten(1)))
