@@ -133,12 +133,15 @@ def compare_encoder(model, prepared, context: str, n_components: int) -> dict:
     exact = Contexture(context, n_components=d).fit(prepared.X_pre, y)
     mu_test = exact.transform(prepared.X_test)
     enc_test = model.transform(prepared.X_test)[:, :d]
+    # the encoder returns only the components its extraction sample resolves
+    k = min(d, enc_test.shape[1], mu_test.shape[1])
+    enc_test, mu_test = enc_test[:, :k], mu_test[:, :k]
     s2 = np.asarray(exact.singular_values_, dtype=float)[:d] ** 2
     lam = np.asarray(model.eigenvalues_, dtype=float)[:d]
     return {"cca_r2": float(cca_r2(enc_test, mu_test)),
             "mutual_knn": float(mutual_knn(enc_test, mu_test, k=10)),
-            "eigenvalue_mae": float(np.mean(np.abs(lam - s2))),
-            "n_components": d}
+            "eigenvalue_mae": float(np.mean(np.abs(lam[:s2.size] - s2[:lam.size]))),
+            "n_components": k}
 
 
 @app.command("compare")
