@@ -226,7 +226,7 @@ def hub_graph_problem(n=240, F=6, width=0.2, hub=1.5, lazy=0.5, seed=0):
     """A weighted graph on X uniform in [−1, 1]^F: w(u, v) = K(u, v) h_u h_v (K an RBF kernel
     on the first two coordinates, h = exp(hub · x₀): hubs on one side) plus lazy self-loops.
 
-    Returns (X, P = D⁻¹W, π = degree / Σ degree). P_X is far from uniform (degree ratio ≈ 400
+    Returns (X, P = D⁻¹W, π = degree / Σ degree). P_X is far from uniform (degree ratio ≈ 700
     for hub = 1.5), and the top eigenfunctions under π differ from those under a uniform P_X.
     """
     rng = np.random.default_rng(seed)

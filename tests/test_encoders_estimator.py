@@ -15,6 +15,7 @@ from _encoders_testlib import (
     NoiseOnlyContext,
     blobs_problem,
     smooth_grid_problem,
+    untrained,
 )
 from contextures.encoders import ContextureEncoder, load_encoder
 from contextures.encoders.io import CONFIG_NAME, WEIGHTS_NAME
@@ -91,18 +92,25 @@ def test_early_stopping_on_held_out_loss(grid):
 
 @pytest.mark.parametrize("objective", ["vicreg", "svme", "contrastive"])
 def test_sample_only_gaussian_noise_context_has_hermite_eigenfunctions(objective):
-    # X ~ N(0, 1), A = X + σε: a Gaussian channel with correlation ρ = 1/√(1+σ²), whose singular
-    # functions are the Hermite polynomials (Mehler): μ_1 = x, μ_2 ∝ x² − 1, s_k = ρ^k.
-    X = np.random.default_rng(0).normal(size=(400, 1))
+    # X ~ N(0, diag(1, 0.1, 0.1, 0.1)), A = X + σε: independent Gaussian channels with
+    # correlations ρ_f = sqrt(v_f / (v_f + σ²)), whose singular functions are Hermite products
+    # (Mehler). With σ = 0.5 the top two are x₀ (s² = 0.8) and x₀² − 1 (0.64); every function of
+    # the three distractors has s² ≤ 0.29, so an untrained network, which mixes them in, fails.
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=400), np.sqrt(0.1) * rng.normal(size=(400, 3))])
     hermite = np.column_stack([X[:, 0], X[:, 0] ** 2 - 1])
     rho2 = 1 / (1 + 0.5 ** 2)
     enc = enc_for(NoiseOnlyContext(sigma=0.5), objective, epochs=300).fit(X)
     assert enc.extraction_.method == ("svme-views" if objective == "svme" else "views")
     assert enc.features_ == ("phi" if objective == "svme" else "psi")
-    assert cca_r2(enc.transform(X), hermite) > 0.85
+    assert enc.n_components_resolved_ == 2
+    control = untrained(enc).fit(X)
+    assert cca_r2(enc.transform(X), hermite) >= 0.88 > cca_r2(control.transform(X), hermite)
     # estimates from 4 view pairs per row on n = 400: finite-sample and Monte-Carlo noise
     assert enc.eigenvalues_[0] == pytest.approx(rho2, abs=0.04)
     assert enc.eigenvalues_[1] == pytest.approx(rho2 ** 2, abs=0.08)
+    # the functions are centred on the training rows (not on the views)
+    np.testing.assert_allclose(enc.transform(X).mean(0), 0.0, atol=1e-10)
 
 
 def test_cnn_architecture():

@@ -137,3 +137,24 @@ def test_weighted_view_matrices_match_the_weighted_sums():
     np.testing.assert_allclose(C, ref_C, atol=1e-12)
     np.testing.assert_allclose(B, 0.5 * (ref_B + ref_B.T), atol=1e-12)
     np.testing.assert_allclose(view_matrices(za, zb)[1], view_matrices(za, zb, np.ones(5))[1])
+
+
+def test_subsample_extraction_is_unbiased_under_a_non_uniform_p_x():
+    # the exact μ_1..μ_3 of a weighted graph, B_Φ from m = 40 of 240 rows: the Horvitz–Thompson
+    # estimate (centred on the P_X mean of all rows) averages to diag(s²); the batch V-statistic
+    # is far above it
+    from _encoders_testlib import hub_graph_problem
+
+    X, P, pi = hub_graph_problem()
+    op = ContextOperator(sp.csr_matrix(P), sample_weight=pi)
+    s2, mu = exact_eigenfunctions(P, pi)
+    Z = mu[:, :3]
+    rng = np.random.default_rng(8)
+    ht, vstat = [], []
+    for _ in range(600):
+        rows = np.sort(rng.choice(240, 40, replace=False))
+        ht.append(np.diag(kernel_matrices(Z[rows], OperatorKernel(op, rows), mean=np.zeros(3))[2]))
+        own = OperatorKernel(op, rows, population=40, mass=pi[rows].sum())
+        vstat.append(np.diag(kernel_matrices(Z[rows], own, mean=np.zeros(3))[2]))
+    np.testing.assert_allclose(np.mean(ht, 0), s2[:3], atol=0.03)
+    assert np.all(np.mean(vstat, 0) > s2[:3] + 0.1)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 
 from _encoders_testlib import smooth_grid_problem
-from contextures.contexts.operator import ContextOperator
+from contextures.contexts.operator import ContextOperator, MatrixFreeTransition
 from contextures.encoders import (
     KISELoss,
     LaplacianLoss,
@@ -304,7 +304,18 @@ class _Dense:
         raise AssertionError
 
 
-@pytest.mark.parametrize("kind", ["dense", "sparse"])
+class _MatrixFree(MatrixFreeTransition):
+    block_rows = 4
+
+    def __init__(self, P):
+        super().__init__(P.shape)
+        self.dense = P
+
+    def row_block(self, i0, i1):
+        return self.dense[i0:i1]
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "matrix_free"])
 def test_two_hop_draws_have_the_dual_kernel_as_law(kind):
     # u ~ π, a ~ P(·|u), v ~ π_v P(a|v) / c_a: P(u, v) = π_u π_v k_X⁺(u, v).
     rng = np.random.default_rng(0)
@@ -314,13 +325,16 @@ def test_two_hop_draws_have_the_dual_kernel_as_law(kind):
     P /= P.sum(1, keepdims=True)
     pi = rng.random(n) + 0.1
     pi /= pi.sum()
-    PP = P if kind == "dense" else sp.csr_matrix(P)
+    PP = {"dense": P, "sparse": sp.csr_matrix(P), "matrix_free": _MatrixFree(P)}[kind]
     sampler = ContextSampler(_Dense(PP, pi), np.zeros((n, 1)))
     sampler.operator()
     draws = 200_000
     u = rng.choice(n, size=draws, p=pi)
-    a = (sampler.value_indices(u, rng) if kind == "dense"
-         else np.array([rng.choice(n, p=P[i]) for i in u[:draws]]))
+    if kind == "dense":
+        a = sampler.value_indices(u, rng)
+    else:
+        cdf = np.cumsum(P, axis=1)
+        a = np.minimum((cdf[u] < rng.random(draws)[:, None]).sum(1), n - 1)
     v = sampler.reverse_value_indices(a, rng)
     joint = np.zeros((n, n))
     np.add.at(joint, (u, v), 1.0 / draws)

@@ -73,3 +73,16 @@ def spectral(
 
     run(quick=quick, cases=None if cases is None else cases.split(","), json_path=json_path,
         repeats=repeats, cli=cli, reference=reference)
+
+
+@bench_app.command("encoders")
+def encoders(
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per configuration."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Torch threads."),
+    out: Path = typer.Option(Path("benchmarks/results/encoders"), "--out",
+                             help="Directory for encoders_weights.json and SECTION.md."),
+) -> None:
+    """Encoders under weights and batches: mini-batch estimates, P_X, Laplacian edges."""
+    from ..encoders.bench import run
+
+    run(seeds=seeds, threads=threads, out=out, echo=typer.echo)

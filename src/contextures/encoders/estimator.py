@@ -169,7 +169,7 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         epochs without improvement of the held-out loss and keep the best weights.
     extraction_samples : int, optional
         m, the rows used to estimate C_Φ and B_Φ (default: every training row; kernel access is
-        then exact on the sample).
+        then exact on the sample; a uniform subsample gets the unbiased Horvitz–Thompson B_Φ).
     extraction_draws : int
         Draws per row for the sample-access extraction (SVME without kernel, Ψ-encoders of
         augmentation contexts).
@@ -185,9 +185,19 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
     memory_budget : int or str, optional
         Bytes that dense kernel blocks may take (default: see ``contextures._memory``).
 
+    The network standardises its inputs with the training rows' mean and one common scale, and
+    inference runs in float64, so ``transform`` is row-wise (a row's output does not depend on the
+    other rows of the call) and the same for float32 and float64 input. Inputs are validated by
+    scikit-learn (``validate_data``): its messages for 1-D, empty, sparse, complex and wrong-width
+    input, raised as ParameterError (a ValueError) or, for sparse and non-numeric input, its
+    TypeError.
+
     Attributes
     ----------
     eigenvalues_ : (d,) estimates λ_i of s_i², non-increasing.
+    n_components_resolved_ : k ≤ d, the leading components whose λ_i is above the extraction
+        sample's noise floor ε = Σ_i w_i² k_X⁺(x_i, x_i) (see ``encoders.extraction``);
+        ``transform`` returns these k columns, named by ``get_feature_names_out``.
     singular_values_ : (d,) √λ_i, estimates of s_i.
     extraction_ : Extraction (mean, coefficients, C_Φ, B_Φ, rank).
     encoder_ : the trained network (Φ, or Ψ for context encoders).
@@ -416,7 +426,8 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
             # A uniform subsample of m rows: the Horvitz–Thompson estimate of B_Φ (unbiased
             # for any P_X); the whole sample: the exact forms.
             kernel = OperatorKernel(sampler.operator(), None if m == n else rows)
-            mean, C, B = kernel_matrices(train_features[rows], kernel)
+            mean, C, B = kernel_matrices(train_features[rows], kernel,
+                                         mean=weighted_mean_cov(train_features, weights)[0])
             how = "kernel"
             # On the whole sample B = Φ̃ᵀ W G W Φ̃ ≤ C exactly (T T* ≤ I), so even tiny
             # directions of C give valid Ritz values; estimates keep a larger threshold.

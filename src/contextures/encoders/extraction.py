@@ -191,10 +191,22 @@ def finalize(mean: np.ndarray, V: np.ndarray, lam: np.ndarray, C: np.ndarray, B:
                       n_samples=n_samples, method=method, rank=rank, noise_floor=float(floor))
 
 
-def kernel_matrices(F: np.ndarray, kernel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, C_Φ, B_Φ) from features on the kernel's rows, B_Φ = Φ̃ᵀ W G W Φ̃ (kernel access)."""
+def kernel_matrices(F: np.ndarray, kernel, mean: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, C_Φ, B_Φ) from features on the kernel's rows, B_Φ = Φ̃ᵀ W G W Φ̃ (kernel access).
+
+    Φ̃ = Φ − mean: the given ``mean`` (the P_X mean over all training rows, when the rows are a
+    subsample: centring on the subsample's own mean z̄ would lower B_Φ by about z̄ᵀz̄, an O(1/m)
+    bias, since T T* keeps constants) or the weighted mean of the rows; C_Φ = Σ_i w_i Φ̃_i Φ̃_iᵀ.
+    """
     w = np.asarray(kernel.weights, dtype=np.float64)
-    mean, Fc, C = weighted_mean_cov(F, w)
+    if mean is None:
+        mean, Fc, C = weighted_mean_cov(F, w)
+    else:
+        mean = np.asarray(mean, dtype=np.float64)
+        Fc = F - mean
+        C = Fc.T @ ((w / w.sum())[:, None] * Fc)
+        C = 0.5 * (C + C.T)
     B = kernel.form_numpy(Fc)
     return mean, C, 0.5 * (B + B.T)
 
