@@ -86,3 +86,14 @@ def test_compare_bad_input(trained, tmp_path, capsys):
     rc = main(["compare", "--data", "abalone", "--context", "knn(k=30)", "-d", "9",
                "--model", str(trained)])
     assert rc == 2 and "exceeds the model's n_components" in capsys.readouterr().err
+
+
+def test_bench_encoders_writes_its_figures(tmp_path, capsys):
+    rc = main(["bench", "encoders", "--sections", "B", "--out", str(tmp_path)])
+    assert rc == 0
+    result = json.loads((tmp_path / "encoders_weights.json").read_text())
+    rows = {(r["m"], r["estimate"]): r for r in result["B"]}
+    assert rows[(64, "Horvitz–Thompson")]["mean_abs_bias"] < 0.03
+    assert rows[(64, "V-statistic (before)")]["mean_abs_bias"] > 0.3
+    assert not (tmp_path / "SECTION.md").exists()      # written only with every section
+    assert main(["bench", "encoders", "--sections", "BX", "--out", str(tmp_path)]) == 2

@@ -315,7 +315,7 @@ class _MatrixFree(MatrixFreeTransition):
         return self.dense[i0:i1]
 
 
-@pytest.mark.parametrize("kind", ["dense", "sparse", "matrix_free"])
+@pytest.mark.parametrize("kind", ["dense", "dense_over_budget", "sparse", "matrix_free"])
 def test_two_hop_draws_have_the_dual_kernel_as_law(kind):
     # u ~ π, a ~ P(·|u), v ~ π_v P(a|v) / c_a: P(u, v) = π_u π_v k_X⁺(u, v).
     rng = np.random.default_rng(0)
@@ -325,8 +325,11 @@ def test_two_hop_draws_have_the_dual_kernel_as_law(kind):
     P /= P.sum(1, keepdims=True)
     pi = rng.random(n) + 0.1
     pi /= pi.sum()
-    PP = {"dense": P, "sparse": sp.csr_matrix(P), "matrix_free": _MatrixFree(P)}[kind]
-    sampler = ContextSampler(_Dense(PP, pi), np.zeros((n, 1)))
+    PP = {"dense": P, "dense_over_budget": P, "sparse": sp.csr_matrix(P),
+          "matrix_free": _MatrixFree(P)}[kind]
+    # over budget: no n × n tables, the columns of P are read per draw
+    budget = 100 if kind == "dense_over_budget" else None
+    sampler = ContextSampler(_Dense(PP, pi), np.zeros((n, 1)), memory_budget=budget)
     sampler.operator()
     draws = 200_000
     u = rng.choice(n, size=draws, p=pi)

@@ -81,8 +81,15 @@ def encoders(
     threads: int = typer.Option(1, "--threads", min=1, help="Torch threads."),
     out: Path = typer.Option(Path("benchmarks/results/encoders"), "--out",
                              help="Directory for encoders_weights.json and SECTION.md."),
+    sections: str = typer.Option("ABCD", "--sections",
+                                 help="Subset of A (mini-batch KISE/nested), B (subsample B_Φ), "
+                                      "C (Laplacian edges), D (P_X in the sample objectives); "
+                                      "SECTION.md is written when all four run."),
 ) -> None:
     """Encoders under weights and batches: mini-batch estimates, P_X, Laplacian edges."""
     from ..encoders.bench import run
 
-    run(seeds=seeds, threads=threads, out=out, echo=typer.echo)
+    unknown = sorted(set(sections) - set("ABCD"))
+    if unknown or not sections:
+        raise typer.BadParameter(f"sections must be letters among A, B, C, D, got {sections!r}")
+    run(seeds=seeds, threads=threads, out=out, sections=sections, echo=typer.echo)

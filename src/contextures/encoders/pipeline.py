@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._memory import check_allocation
+from .._memory import check_allocation, fits
 from ..exceptions import ContexturesError, ParameterError
 
 
@@ -120,15 +120,15 @@ class ContextSampler:
     def value_indices(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """For finite contexts: the index j of one drawn value x_j ~ P⁺(·|x_i) per index i.
 
-        A dense transition matrix (RBF) is sampled from a table of its row sums, built once (the
-        context would recompute its kernel rows at every draw); others ask the context.
+        A dense transition matrix (RBF) is sampled from a table of its row sums, built once when
+        it fits the memory budget (the context would recompute its kernel rows at every draw);
+        others ask the context.
         """
         P = self._op.P if self._op is not None else None
-        if isinstance(P, np.ndarray) and P.shape[1] == self.n:
-            if self._forward is None:
-                check_allocation(8.0 * P.size, self.memory_budget,
-                                 "the transition table of a dense context")
-                self._forward = np.cumsum(P, axis=1)
+        if (isinstance(P, np.ndarray) and P.shape[1] == self.n and self._forward is None
+                and fits(8.0 * P.size, self.memory_budget)):
+            self._forward = np.cumsum(P, axis=1)
+        if self._forward is not None:
             idx = np.asarray(indices, dtype=np.int64).reshape(-1)
             cdf = self._forward
             return _search(cdf, idx, rng.random(idx.size) * cdf[idx, -1])
@@ -160,19 +160,21 @@ class ContextSampler:
             pos = np.searchsorted(cum, base + u * total, side="right")
             return R.indices[np.clip(pos, start, stop - 1)].astype(np.int64)
         n = P.shape[0]
-        if isinstance(P, np.ndarray):
+        if isinstance(P, np.ndarray) and fits(8.0 * P.size, self.memory_budget):
             if self._reverse is None:
                 # cdf[a, v] = Σ_{v' ≤ v} π_v' P[v', a], one row per value (as large as P)
-                check_allocation(8.0 * P.size, self.memory_budget,
-                                 "the reverse transition table of a dense context")
                 self._reverse = np.cumsum((pi[:, None] * P).T, axis=1)
             return _search(self._reverse, values, u * self._reverse[values, -1])
         out = np.empty(values.size, dtype=np.int64)
         for s in range(0, values.size, 256):
             a = values[s:s + 256]
-            E = np.zeros((P.shape[1], a.size))     # matrix-free: the columns P[:, a] = P e_a
-            E[a, np.arange(a.size)] = 1.0
-            cdf = np.cumsum(pi[:, None] * multiply(P, E), axis=0)
+            if isinstance(P, np.ndarray):
+                cols = P[:, a]
+            else:           # matrix-free: the columns P[:, a] = P e_a, one pass over P
+                E = np.zeros((P.shape[1], a.size))
+                E[a, np.arange(a.size)] = 1.0
+                cols = multiply(P, E)
+            cdf = np.cumsum(pi[:, None] * cols, axis=0)
             target = u[s:s + a.size] * cdf[-1]
             out[s:s + a.size] = np.minimum((cdf <= target[None, :]).sum(0), n - 1)
         return out
