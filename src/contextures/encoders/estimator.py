@@ -113,8 +113,11 @@ def _standardize_inputs(modules, X: np.ndarray, sampler: ContextSampler) -> None
     which the context (distances, masks) sees too, and never magnifies a near-constant feature
     (an augmented or new row that varies there would be blown up by a per-feature scale)."""
     shift = X.mean(0)
-    rms = float(np.sqrt(np.mean((X - shift) ** 2)))
-    scale = np.full(X.shape[1], rms if rms > 1e-12 * max(1.0, float(np.abs(shift).max())) else 1.0)
+    dev = X - shift
+    top = float(np.abs(dev).max())
+    rms = top * float(np.sqrt(np.mean((dev / top) ** 2))) if top > 0 else 0.0  # no overflow
+    resolved = np.isfinite(rms) and rms > 1e-12 * float(np.abs(shift).max())
+    scale = np.full(X.shape[1], rms if resolved and rms > 0 else 1.0)
     for name in ("encoder", "context_encoder"):
         net = modules[name] if name in modules else None
         if net is None or not hasattr(net, "set_standardization"):
