@@ -3,8 +3,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-CONTEXTURES_DATA ?= $(abspath ../shared/datasets)
-export CONTEXTURES_DATA
 
 .PHONY: setup run test bench lint clean
 

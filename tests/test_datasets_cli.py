@@ -1,23 +1,17 @@
 """`contextures datasets list|show`: output, --help, and one clear line for every bad input."""
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from contextures.cli.app import main
 
-SHARED = Path(os.environ.get("CONTEXTURES_DATA") or
-              Path(__file__).resolve().parents[2] / "shared" / "datasets")
-
 
 @pytest.fixture
-def shared_data(monkeypatch):
-    if not (SHARED / "manifest.csv").is_file():
-        pytest.skip("the shared datasets folder is not available (set CONTEXTURES_DATA)")
-    monkeypatch.setenv("CONTEXTURES_DATA", str(SHARED))
+def package_only(monkeypatch, tmp_path):
+    monkeypatch.delenv("CONTEXTURES_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
 
 
 def run(capsys, *args):
@@ -26,7 +20,7 @@ def run(capsys, *args):
     return code, out, err
 
 
-def test_list_offline(shared_data, capsys):
+def test_list_offline(package_only, capsys):
     code, out, err = run(capsys, "datasets", "list")
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -38,10 +32,13 @@ def test_list_offline(shared_data, capsys):
 
 
 def test_list_reports_members_that_fail(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CONTEXTURES_DATA", str(tmp_path))  # no CSVs here
+    # a data directory whose manifest names files it does not hold: those members fail
+    (tmp_path / "manifest.csv").write_text("name,file\ndiabetes,gone.csv\ncmc,gone.csv\n")
+    monkeypatch.setenv("CONTEXTURES_DATA", str(tmp_path))
     code, out, _ = run(capsys, "datasets", "list")
     assert code == 3
-    assert out.strip().splitlines()[-1] == "30 datasets in suite offline, 9 failed to load"
+    assert out.strip().splitlines()[-1] == "30 datasets in suite offline, 2 failed to load"
+    assert "gone.csv is listed in the manifest" in out
 
 
 def test_show(capsys):

@@ -115,7 +115,82 @@ def test_default_data_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_data_dir() == tmp_path / "contextures" / "datasets"
     with pytest.raises(DataError, match=r"CONTEXTURES_DATA"):
-        load_dataset("diabetes")
+        load_dataset("not_a_bundled_table")
+    mine = tmp_path / "contextures" / "datasets"
+    mine.mkdir(parents=True)
+    write_csv(mine / "own.csv", pd.DataFrame({"a": range(6), "t": [0.5, 1.5] * 3}))
+    assert load_dataset("own:t").n_rows == 6
+
+
+# --- bundled tables ------------------------------------------------------------------------
+
+BUNDLED = {  # name: (rows, raw features, task, target)
+    "abalone": (4177, 8, "regression", "rings"),
+    "diabetes": (768, 8, "classification", "outcome"),
+    "wine_quality_red": (1599, 11, "regression", "quality"),
+    "wine_quality_white": (4898, 11, "regression", "quality"),
+    "credit_approval": (653, 15, "classification", "class"),
+    "cmc": (1473, 9, "classification", "method"),
+    "splice": (3190, 60, "classification", "class"),
+    "kr_vs_kp": (3196, 36, "classification", "class"),
+    "spambase": (4597, 57, "classification", "class"),
+    "mushroom": (5644, 22, "classification", "class"),
+}
+
+
+def test_bundled_tables_load_without_a_data_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("CONTEXTURES_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    from contextures.datasets.loaders import bundled_manifest, bundled_names
+
+    assert bundled_names() == list(BUNDLED)
+    table = bundled_manifest()
+    for name, (rows, features, task, target) in BUNDLED.items():
+        for spec in (name, f"data:{name}"):
+            data = load_dataset(spec)
+            assert (data.n_rows, data.n_features, data.task, data.target_name) == (
+                rows, features, task, target), spec
+            assert data.metadata["license"].startswith("CC BY 4.0"), spec
+            assert "https://" in data.metadata["citation"], spec
+            assert data.metadata["file"] == f"bundled with contextures: {name}.csv.gz"
+        entry = table[table["name"] == name].iloc[0]
+        assert (int(entry["n_rows"]), int(entry["n_features"])) == (rows, features)
+
+
+def test_bundled_files_are_small_and_cited():
+    from importlib import resources
+
+    folder = resources.files("contextures.datasets") / "data"
+    files = [f for f in folder.iterdir() if f.name.endswith(".csv.gz")]
+    assert sorted(f.name for f in files) == sorted(f"{n}.csv.gz" for n in BUNDLED)
+    assert sum(len(f.read_bytes()) for f in files) < 500_000
+    citation = (folder / "CITATION.md").read_text()
+    assert "CC BY 4.0" in citation and "KEEL" in citation
+    for name in BUNDLED:
+        assert f"**{name}**" in citation
+
+
+def test_a_data_directory_file_overrides_the_bundled_table(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONTEXTURES_DATA", str(tmp_path))
+    write_csv(tmp_path / "diabetes.csv", pd.DataFrame({"a": range(10), "outcome": [0, 1] * 5}))
+    data = load_dataset("diabetes:outcome")
+    assert data.n_rows == 10 and data.metadata["file"] == str(tmp_path / "diabetes.csv")
+    assert load_dataset("cmc").n_rows == 1473   # not in the directory: the bundled copy
+
+
+def test_bundled_copies_equal_the_shared_files(shared_data, monkeypatch, tmp_path):
+    """The package's compressed tables hold exactly the shared folder's files."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for name in BUNDLED:
+        from_folder = load_dataset(f"data:{name}")
+        monkeypatch.delenv("CONTEXTURES_DATA")
+        bundled = load_dataset(name)
+        monkeypatch.setenv("CONTEXTURES_DATA", str(shared_data))
+        assert bundled.metadata["file"].startswith("bundled")
+        assert from_folder.metadata["file"].startswith(str(shared_data))
+        pd.testing.assert_frame_equal(bundled.X_raw, from_folder.X_raw)
+        pd.testing.assert_series_equal(bundled.y_raw, from_folder.y_raw)
 
 
 # --- task ----------------------------------------------------------------------------------

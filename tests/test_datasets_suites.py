@@ -1,17 +1,13 @@
-"""The offline suite: exactly the 30 members of issue 2, each loading here with known rows/task."""
+"""The offline suite: exactly its 30 members, each loading with known rows/task from the package
+alone (no data directory, any working directory)."""
 
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from contextures.datasets import SUITES, load_dataset, prepare, suite
 from contextures.exceptions import SpecError
-
-SHARED = Path(os.environ.get("CONTEXTURES_DATA") or
-              Path(__file__).resolve().parents[2] / "shared" / "datasets")
 
 R, C = "regression", "classification"
 EXPECTED = {  # name: (spec, rows, raw features, task)
@@ -49,13 +45,15 @@ EXPECTED = {  # name: (spec, rows, raw features, task)
 
 
 @pytest.fixture
-def shared_data(monkeypatch):
-    if not (SHARED / "manifest.csv").is_file():
-        pytest.skip("the shared datasets folder is not available (set CONTEXTURES_DATA)")
-    monkeypatch.setenv("CONTEXTURES_DATA", str(SHARED))
+def package_only(monkeypatch, tmp_path):
+    """No data directory at all (CONTEXTURES_DATA unset, an empty per-user directory), and a
+    working directory outside the repository: only what the package ships."""
+    monkeypatch.delenv("CONTEXTURES_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
 
 
-def test_offline_suite_is_exactly_the_thirty_of_issue_2():
+def test_offline_suite_is_exactly_the_thirty():
     members = suite("offline")
     assert len(members) == 30
     assert {m.name: m.spec for m in members} == {k: v[0] for k, v in EXPECTED.items()}
@@ -64,7 +62,7 @@ def test_offline_suite_is_exactly_the_thirty_of_issue_2():
         suite("everything")
 
 
-def test_every_offline_member_loads_and_prepares(shared_data):
+def test_every_offline_member_loads_and_prepares(package_only):
     for member in suite("offline"):
         spec, rows, features, task = EXPECTED[member.name]
         with warnings.catch_warnings():
@@ -81,7 +79,7 @@ def test_every_offline_member_loads_and_prepares(shared_data):
         assert data.metadata["license"] != "unknown", member.name
 
 
-def test_diamonds_cap_recorded(shared_data):
+def test_diamonds_cap_recorded():
     data = load_dataset(EXPECTED["diamonds"][0])
     assert data.metadata["cap"] == {"max_rows": 20000, "n_rows_before_cap": 53940,
                                     "capped": True, "stratified": False, "random_state": 0}

@@ -1,7 +1,8 @@
 """Where datasets live on disk: the data directory and the download cache.
 
-- Data directory (bare dataset names such as ``diabetes``): ``$CONTEXTURES_DATA`` when set, else
-  the per-user data directory of the platform: ``$XDG_DATA_HOME/contextures/datasets``
+- Data directory (bare dataset names such as ``diabetes``; a file there overrides the table of
+  that name bundled with the package): ``$CONTEXTURES_DATA`` when set, else the per-user data
+  directory of the platform: ``$XDG_DATA_HOME/contextures/datasets``
   (``~/.local/share/contextures/datasets``) on Linux, ``~/Library/Application Support/contextures/
   datasets`` on macOS, ``%LOCALAPPDATA%\\contextures\\datasets`` on Windows.
 - Cache (the built-in OpenML client's downloads; the ``openml`` package, when installed, keeps

