@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from contextures._resources import available_cores
 from contextures.exceptions import ParameterError
 from contextures.spectral import threads
 
@@ -51,7 +52,7 @@ def test_fallback_without_proc(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (100.0, 100.0, 100.0))
     assert threads.default_threads(refresh=True) == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert threads.default_threads(refresh=True) == (os.cpu_count() or 1)
+    assert threads.default_threads(refresh=True) == available_cores()
 
 
 def test_the_count_is_kept_for_the_process(monkeypatch):
@@ -59,7 +60,7 @@ def test_the_count_is_kept_for_the_process(monkeypatch):
     change the BLAS rounding, hence the last bits of two fits with the same seed)."""
     monkeypatch.delenv("CONTEXTURES_SOLVER_THREADS", raising=False)
     monkeypatch.setattr(threads, "_decided", None)
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     monkeypatch.setattr(threads, "other_runnable_tasks", lambda: 0.0)
     first = threads.default_threads()
     assert first == cores

@@ -1,7 +1,9 @@
 """Memory budget: how many bytes a computation may allocate, and the check made before it does.
 
-The budget defaults to half of the memory available when asked (``MemAvailable`` on Linux), can be
-set with the ``CONTEXTURES_MEMORY_BUDGET`` environment variable (bytes, or a number with a ``K``,
+The budget defaults to half of the memory available when asked: ``MemAvailable`` on Linux, or
+what the process's control group still allows when that is less (its ``memory.max`` minus its
+usage, see :mod:`contextures._resources`: in a container the host's free memory is not the
+process's). It can be set with the ``CONTEXTURES_MEMORY_BUDGET`` environment variable (bytes, or a number with a ``K``,
 ``M``, ``G`` suffix) and is overridden per call where an API takes ``memory_budget``.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 
+from ._resources import cgroup_memory_available
 from .exceptions import MemoryBudgetError, ParameterError
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -33,8 +36,8 @@ def parse_bytes(value: str | int | float) -> int:
     return int(number * _UNITS[m.group(2)])
 
 
-def available_memory() -> int:
-    """Bytes of memory available to this process now (Linux ``MemAvailable``, else total)."""
+def host_available_memory() -> int:
+    """Bytes of the machine's memory available now (Linux ``MemAvailable``, else total)."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -46,6 +49,14 @@ def available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
         return 8 * 1024**3
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now: the machine's, or its control group's
+    remaining allowance when that is smaller."""
+    host = host_available_memory()
+    group = cgroup_memory_available()
+    return host if group is None else min(host, group)
 
 
 def default_budget() -> int:

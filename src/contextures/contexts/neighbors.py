@@ -36,7 +36,6 @@ search algorithm.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +43,7 @@ from scipy.spatial import cKDTree
 from sklearn.neighbors import NearestNeighbors
 
 from .._memory import check_allocation
+from .._resources import available_cores
 from ..exceptions import ParameterError
 
 # measured on 20 000 × 6 (diamonds) and 100 000 × 11 (flights) standardised columns: scikit-learn's
@@ -54,6 +54,12 @@ KD_TREE_MAX_FEATURES = 16
 KD_TREE_LEAF_SIZE = 24
 _GATHER_BYTES = 1 << 26  # rows × candidates per gather block
 _NULL_DIRECTION = 1e-12  # principal variances below this fraction of the largest are dropped
+
+
+def default_search_threads() -> int:
+    """Threads of the neighbour search: every core this process may use (the affinity mask
+    capped by the control group's CPU quota, :func:`contextures._resources.available_cores`)."""
+    return available_cores()
 
 
 def choose_algorithm(n_features: int) -> str:
@@ -156,7 +162,7 @@ def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *
         return np.empty((0, k), dtype=np.int64), np.empty((0, k))
     if algorithm == "auto":
         algorithm = choose_algorithm(X_train.shape[1])
-    threads = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    threads = default_search_threads() if n_jobs is None else int(n_jobs)
     index = _search_index(X_train, algorithm, threads)
 
     out_idx = np.empty((nq, k), dtype=np.int64)

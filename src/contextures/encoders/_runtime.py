@@ -9,24 +9,22 @@ the global state of the caller's process.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from .. import _resources
 from ..exceptions import ParameterError
 
 DTYPE = torch.float32
 
 
 def available_cores() -> int:
-    """Cores this process may run on (the affinity mask where the platform has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    """Cores this process may run on: its CPU affinity mask capped by its control group's CPU
+    quota (:func:`contextures._resources.available_cores`)."""
+    return _resources.available_cores()
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

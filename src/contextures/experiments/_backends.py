@@ -10,11 +10,11 @@ the caller) stops the backend and releases its processes.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .. import _resources
 from ..exceptions import GridBackendError, ParameterError
 from .cells import CellTask, execute_cell, make_record
 
@@ -23,11 +23,9 @@ _THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, else ``os.cpu_count()``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    """Cores this process may run on: its CPU affinity mask capped by its control group's CPU
+    quota (:func:`contextures._resources.available_cores`)."""
+    return _resources.available_cores()
 
 
 def thread_env(threads: int) -> dict[str, str]:

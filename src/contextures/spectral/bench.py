@@ -256,6 +256,7 @@ def run(*, quick: bool = False, cases: list[str] | None = None,
         json_path: Path | str = "results/bench-spectral.json", repeats: int = 1,
         cli: bool = False, reference: bool = False, log=print) -> dict:
     """Run the benchmark cases, print the figures and write them to ``json_path``."""
+    from .._resources import available_cores
     from ..exceptions import ParameterError
     from .threads import default_threads, other_runnable_tasks
 
@@ -265,7 +266,8 @@ def run(*, quick: bool = False, cases: list[str] | None = None,
         raise ParameterError(f"unknown benchmark case(s) {', '.join(unknown)}; "
                              f"known: {', '.join(CASES)}")
     report = {"quick": quick, "python": platform.python_version(), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "load_average_start": list(os.getloadavg()),
+              "cpus": os.cpu_count(), "cores_available": available_cores(),
+              "load_average_start": list(os.getloadavg()),
               "other_runnable_tasks_start": other_runnable_tasks(),
               "solver_threads": default_threads(), "cases": []}
     for name in names:

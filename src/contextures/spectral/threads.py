@@ -6,8 +6,11 @@ runs several times slower than a single-threaded one (measured 3× on a loaded 2
 10× when numpy's and scipy's OpenBLAS pools alternate). So the solvers pick their thread count:
 
 - ``$CONTEXTURES_SOLVER_THREADS`` when set;
-- otherwise every core when the machine is mostly idle (fewer runnable tasks of other processes
-  than half the cores), and one thread when it is not.
+- otherwise every core this process may use when the machine is mostly idle (fewer runnable
+  tasks of other processes than half those cores), and one thread when it is not. The cores are
+  the CPU affinity mask capped by the control group's CPU quota
+  (:func:`contextures._resources.available_cores`), not ``os.cpu_count()``: under
+  ``taskset -c 0`` or in a container limited to one CPU the solvers use one thread.
 
 The runnable tasks are counted at the moment of the solve (Linux: the running count of
 ``/proc/loadavg`` minus this process's own running threads, the median of a few readings over a few
@@ -32,6 +35,7 @@ from contextvars import ContextVar
 
 from threadpoolctl import threadpool_limits
 
+from .._resources import available_cores
 from ..exceptions import ParameterError
 
 _decided: int | None = None   # the count chosen at this process's first solve
@@ -42,7 +46,7 @@ def default_threads(refresh: bool = False) -> int:
     """The solvers' BLAS thread count (see the module docstring); ``refresh`` decides it again."""
     global _decided
     env = os.environ.get("CONTEXTURES_SOLVER_THREADS")
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if env:
         try:
             value = int(env)
