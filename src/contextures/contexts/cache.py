@@ -86,15 +86,19 @@ class ContextCache:
         return self.X if key is None else np.ascontiguousarray(self.X[:, list(key)])
 
     # --- building blocks ----------------------------------------------------------------------
-    def neighbors(self, k: int, features=None) -> NeighborLists:
-        """Neighbour lists with at least k neighbours on the given feature columns."""
-        key = self._key(features)
+    def neighbors(self, k: int, features=None, search: str = "exact") -> NeighborLists:
+        """Neighbour lists with at least k neighbours on the given feature columns, found by
+        ``search`` (``exact``, ``approx`` or ``auto``, see
+        :func:`~contextures.contexts.neighbors.choose_search`)."""
+        cols = self._key(features)
+        key = cols if search == "exact" else (cols, search)
         lists = self._neighbors.get(key)
         if lists is None or lists.max_k < k:
             n = self.X.shape[0]
             want = min(n - 1, max(k, self.max_k or 0))
             want = max(want, k)  # k > n − 1 reaches kneighbors, which reports it
-            lists = NeighborLists.compute(self.X, want, key, memory_budget=self.memory_budget)
+            lists = NeighborLists.compute(self.X, want, cols, memory_budget=self.memory_budget,
+                                          search=search)
             self._neighbors[key] = lists
         return lists
 

@@ -9,6 +9,12 @@ it, leaves itself out (:func:`~contextures.contexts.neighbors.new_point_neighbor
 ``include_self=true`` it keeps itself, as the fitted row does. See :mod:`contextures.contexts.neighbors`.
 
 P is sparse CSR with n·k non-zeros, so Q = P diag(c)^{-1/2} has n·k non-zeros as well.
+
+``search`` chooses how the lists are found (:func:`~contextures.contexts.neighbors.choose_search`):
+``auto`` (default; approximate lists only from 100 000 rows in more than 16 features, when the
+``ann`` extra is installed), ``exact`` or ``approx``. With approximate lists the operator is marked
+inexact and the solve reports, besides the sampled recall, a first-order estimate of the effect
+on s_1..s_d (:func:`approximation_effect`). New points (``transition``) always get exact lists.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..exceptions import ParameterError
 from ._validation import (
     check_bool,
     check_data,
@@ -29,7 +36,7 @@ from ._validation import (
 )
 from .base import Context, register_context
 from .cache import ContextCache
-from .neighbors import NeighborLists, kneighbors, new_point_neighbors
+from .neighbors import SEARCHES, ApproximateSearch, NeighborLists, kneighbors, new_point_neighbors
 from .operator import ContextOperator
 
 
@@ -41,6 +48,44 @@ def neighbor_transition(neighbors: np.ndarray, n_columns: int) -> sp.csr_matrix:
     P = sp.csr_matrix((data, neighbors.ravel().astype(np.int64), indptr), shape=(rows, n_columns))
     P.sort_indices()
     return P
+
+
+def approximation_effect(op: ContextOperator, result, approximation: ApproximateSearch,
+                         neighbors: np.ndarray, include_self: bool) -> str:
+    """A first-order estimate of s_i(exact lists) − s_i(approximate lists), from the sampled rows.
+
+    With ΔP = P_exact − P_approx (the two operators differ only in the rows whose lists differ,
+    and in the column mass c through Δc = ΔPᵀπ), first-order perturbation of a simple singular
+    value of Q = D_π^{1/2} P D_c^{-1/2} gives
+
+        Δs_i ≈ Σ_r π_r [ μ_i(r) (ΔP_r · ν_i) − ½ s_i (ΔP_r · ν_i²) ],    ν_i = D_c^{-1/2} v_i,
+
+    a sum over rows, estimated from the rows whose exact lists were computed for the recall
+    (an unbiased mean of the sampled terms, times n, with its standard error). Returns the note.
+    """
+    s = np.asarray(result.singular_values)
+    if s.size == 0:
+        return "approximate neighbour lists: no singular values to estimate their effect on"
+    nu = op.extension_weights(result.right_vectors, s) * s[None, :]
+    rows = approximation.sample
+    k = neighbors.shape[1]
+    others = k - 1 if include_self else k
+    exact = approximation.sample_lists[:, :others]
+    if include_self:
+        exact = np.hstack([rows[:, None], exact])
+    approx = neighbors[rows]
+    d_nu = (nu[exact].sum(axis=1) - nu[approx].sum(axis=1)) / k
+    d_nu2 = ((nu ** 2)[exact].sum(axis=1) - (nu ** 2)[approx].sum(axis=1)) / k
+    mu = result.eigenfunctions[rows]
+    terms = op.n_samples * op.pi[rows, None] * (mu * d_nu - 0.5 * s[None, :] * d_nu2)
+    estimate = terms.mean(axis=0)
+    se = terms.std(axis=0, ddof=1) / np.sqrt(rows.size) if rows.size > 1 else np.zeros_like(s)
+    worst = int(np.argmax(np.abs(estimate)))
+    result.approximation_effect = estimate
+    return (f"estimated effect of the approximate neighbour lists on s_1..s_{s.size} (first "
+            f"order, from the {rows.size} rows of the recall sample): max |Δs_i| = "
+            f"{abs(estimate[worst]):.1e} at i = {worst + 1} (standard error {se[worst]:.1e}); "
+            f"exact lists would give about s_i + Δs_i")
 
 
 def k_upper_note(n: int) -> str:
@@ -56,6 +101,8 @@ class KNNContext(Context):
     k : int, 1 ≤ k ≤ n − 1
     include_self : bool
         Count x_i as one of its own k neighbours.
+    search : ``auto``, ``exact`` or ``approx``
+        How the neighbour lists are found (see the module docstring).
 
     ``fit(X, cache=ContextCache(X, max_k=K))`` reuses neighbour lists across values of k.
     """
@@ -63,9 +110,10 @@ class KNNContext(Context):
     spec_name = "knn"
     strength_param = "k"
 
-    def __init__(self, k: int = 30, include_self: bool = False):
+    def __init__(self, k: int = 30, include_self: bool = False, search: str = "auto"):
         self.k = k
         self.include_self = include_self
+        self.search = search
 
     def fit(self, X: np.ndarray, y: Any = None, *, cache: ContextCache | None = None) -> KNNContext:
         who = f"{self.spec_name}(k={self.k})"
@@ -73,16 +121,23 @@ class KNNContext(Context):
         n = X.shape[0]
         k = check_int(self.k, "k", who, low=1, high=n - 1, high_note=k_upper_note(n))
         include_self = check_bool(self.include_self, "include_self", who)
+        if self.search not in SEARCHES:
+            raise ParameterError(f"{who}: search must be one of {', '.join(SEARCHES)}, "
+                                 f"got {self.search!r}")
         others = k - 1 if include_self else k
+        lists = None
         if others > 0:
             if cache is not None:
                 cache.check_same(X, who)
-                lists = cache.neighbors(others)
+                lists = cache.neighbors(others, search=self.search)
             else:
-                lists = NeighborLists.compute(X, others)
+                lists = NeighborLists.compute(X, others, search=self.search)
             found = lists.first(others)
         else:
             found = np.empty((n, 0), dtype=np.int64)
+        self.search_ = "exact" if lists is None else lists.search
+        self.search_notes_ = [] if lists is None else list(lists.notes)
+        self.approximation_ = None if lists is None else lists.approximation
         if include_self:
             found = np.hstack([np.arange(n)[:, None], found])
         self.X_ = X
@@ -95,9 +150,21 @@ class KNNContext(Context):
     def operator(self, memory_budget: int | None = None) -> ContextOperator:
         check_fitted(self)
         P = neighbor_transition(self.neighbors_, self.n_samples_)
-        return ContextOperator(P, memory_budget=memory_budget,
-                               description=f"{self.spec()}: exact sparse P, n={self.n_samples_}, "
-                                           f"nnz={P.nnz}")
+        approximation = getattr(self, "approximation_", None)
+        kind = "exact" if approximation is None else "approximate-neighbour"
+        op = ContextOperator(P, memory_budget=memory_budget,
+                             description=f"{self.spec()}: {kind} sparse P, n={self.n_samples_}, "
+                                         f"nnz={P.nnz}")
+        op.search_notes = list(getattr(self, "search_notes_", []))
+        if approximation is not None:
+            op.exact = False
+            neighbors, include_self = self.neighbors_, self.include_self
+
+            def report(result) -> str:
+                return approximation_effect(op, result, approximation, neighbors, include_self)
+
+            op.report_approximation = report
+        return op
 
     def transition(self, X_new: np.ndarray) -> sp.csr_matrix:
         """1/k on the k nearest training points of each new point (n_new × n, CSR); a new point

@@ -219,7 +219,19 @@ def solve(op, n_components: int, solver: str | Call = "auto", *, tol: float | No
                           "nothing was reported. Try another solver (--solver dense, arpack) "
                           "or a smaller d")
     result.notes.append(f"{time.perf_counter() - start:.3f} s with {n_threads} BLAS thread(s)")
+    _operator_notes(op, result)
     return result
+
+
+def _operator_notes(op, result: SpectralResult) -> None:
+    """What the operator says about itself: notes of its construction (a neighbour search that
+    was not the one asked for) and, for approximate neighbour lists, ``exact=False`` and the
+    recall and estimated effect on s_1..s_d (the operator's ``report_approximation``)."""
+    result.notes.extend(getattr(op, "search_notes", ()))
+    report = getattr(op, "report_approximation", None)
+    if report is not None:
+        result.exact = False
+        result.notes.append(report(result))
 
 
 def result_problem(result: SpectralResult, d: int, n: int) -> str | None:
