@@ -81,3 +81,9 @@ class SolverError(ContexturesError, RuntimeError):
     """A solver returned something other than d finite pairs in [0, 1], and no fallback could."""
 
     exit_code = 10
+
+
+class TimeBudgetError(ContexturesError, RuntimeError):
+    """A solve estimated to take longer than the time limit (``--max-time``) was refused."""
+
+    exit_code = 11

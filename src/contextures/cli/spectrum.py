@@ -11,6 +11,11 @@ table of s_i and s_i². ``--json PATH`` writes exactly::
 
 where t is the wall time of building the operator (neighbour search included) and solving,
 without start-up or data loading.
+
+Long work is visible and guarded: progress lines on stderr (the neighbour search, matrix-free
+passes over a kernel, Krylov-Schur cycles; none with ``--quiet``), an estimate of the solve's time
+before it starts, and a refusal (exit code 11) when that estimate exceeds ``--max-time`` (default
+1h; ``--max-time 0`` removes the limit). See :mod:`contextures._timeguard`.
 """
 
 from __future__ import annotations
@@ -62,6 +67,10 @@ def spectrum(
     tol: float | None = typer.Option(None, "--tol", help="Residual tolerance of the iterative "
                                                          "solvers (default 1e-5)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the solver's random start."),
+    max_time: str = typer.Option("1h", "--max-time",
+                                 help="Refuse a solve estimated to take longer (e.g. 90s, 30m, "
+                                      "2h; 0 for no limit)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Exact singular values s_1..s_d of a context on a dataset (s_0 = 1 excluded)."""
     from .._memory import resolve_budget
@@ -70,15 +79,24 @@ def spectrum(
 
     if d < 1:
         raise ParameterError(f"-d must be a positive integer, got {d}")
+    from .._progress import reporting, say
+    from .._timeguard import parse_duration, time_limit
+
     parse_solver(solver)
+    limit = parse_duration(max_time)
     budget = resolve_budget(memory_budget)
     from ..contexts import make_context
 
     ctx = make_context(context)
-    X, y, rows = load_rows(data, all_rows=all_rows, split_seed=split_seed)
-    model = Contexture(ctx, n_components=d, solver=solver, random_state=seed,
-                       memory_budget=budget, tol=DEFAULT_TOL if tol is None else tol)
-    model.fit(X, y)
+    with reporting(not quiet):
+        X, y, rows = load_rows(data, all_rows=all_rows, split_seed=split_seed)
+        if X.shape[0] >= 20_000:
+            say(f"{data}: {rows}, {X.shape[1]} features; fitting {ctx.spec()} and solving for "
+                f"d = {d}")
+        model = Contexture(ctx, n_components=d, solver=solver, random_state=seed,
+                           memory_budget=budget, tol=DEFAULT_TOL if tol is None else tol)
+        with time_limit(limit, components=d, solver=solver):
+            model.fit(X, y)
     s = model.singular_values_
     result = model.result_
     typer.echo(f"{data}: {rows}, {X.shape[1]} features; context {model.context_.spec()}")

@@ -23,11 +23,14 @@ P may be a ``scipy.sparse`` matrix (KNN, labels, graphs), a dense array (RBF, ma
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _progress as progress
+from .. import _timeguard as timeguard
 from .._memory import check_allocation
 from ..exceptions import ParameterError
 
@@ -48,10 +51,20 @@ class MatrixFreeTransition:
         raise NotImplementedError
 
     def _blocks(self):
+        """Row blocks (i0, i1, P[i0:i1]) of one pass; a long pass reports its progress (inside
+        :func:`contextures._progress.reporting`) and is checked against the time limit (inside
+        :func:`contextures._timeguard.time_limit`)."""
         n = self.shape[0]
+        bar = progress.task("matrix-free pass over the kernel", n, "rows")
+        guard = timeguard.current()
+        start = time.perf_counter()
         for i0 in range(0, n, self.block_rows):
             i1 = min(n, i0 + self.block_rows)
             yield i0, i1, self.row_block(i0, i1)
+            bar.update(i1)
+            if guard is not None:
+                guard.on_pass(n, i1, time.perf_counter() - start)
+        bar.close()
 
     def matmat(self, V: np.ndarray) -> np.ndarray:
         """P @ V."""

@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.blas import get_blas_funcs
 
+from .. import _progress as progress
 from .parts import RowParts, inner_products
 
 # a float32 block's components along the basis above this are removed (about 30 eps32: 1e-4
@@ -337,6 +338,7 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
     products = 0
     restarts = 0
     converged = False
+    bar = progress.task("Krylov-Schur", 0, "cycles")
     while True:
         while k + b <= max_basis:
             t0 = time.perf_counter()
@@ -405,6 +407,8 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
                     break
         if not (converged or cycle["rejected"]):
             theta, Z, res, converged = rayleigh_ritz(k)
+        bar.update(restarts + 1, detail=f"{products} products, largest residual of the "
+                                        f"{n_wanted} wanted {np.max(res[:n_wanted]):.1e}")
         if converged or cycle["rejected"] or restarts >= max_restarts:
             break
         cycle.update(worst=None, checking=True, rejected=False)
@@ -427,6 +431,7 @@ def block_krylov_schur(apply, n: int, n_wanted: int, deflation: Deflation, *, bl
         coupled_from = 0
         restarts += 1
         stats["restarts"] += time.perf_counter() - t3
+    bar.close()
     Zw = np.ascontiguousarray(Z[:, :keep].T, dtype=dtype)
     Y = np.empty((keep, n), dtype=dtype)
     parts.run(_combine_part, rows, Y, Zw, Vt[:k])

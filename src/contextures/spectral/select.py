@@ -12,6 +12,10 @@ result's ``notes``:
 3. a small one (n ≤ 1500, or too few samples for a Krylov basis) → ``dense``;
 4. everything else → ``krylov`` (block Krylov-Schur on Q, never forming M).
 
+Inside :func:`contextures._timeguard.time_limit` (the ``spectrum`` command's ``--max-time``) the
+solve that will run is first estimated from the operator's size and a short timed probe, and
+refused with :class:`~contextures.exceptions.TimeBudgetError` when the estimate exceeds the limit.
+
 A direct solver that would exceed the memory budget falls back to ``krylov``, and a Krylov basis
 that does not fit falls back to ``nystrom`` with as many landmarks as fit; the fallback is
 recorded in ``notes`` and announced with a :class:`UserWarning`. Nothing allocates over the
@@ -27,14 +31,16 @@ import numpy as np
 import scipy.linalg as sl
 from scipy.sparse.linalg import ArpackError
 
+from .. import _progress as progress
 from .._memory import fits, format_bytes, resolve_budget
+from .._timeguard import check_solve
 from ..exceptions import MemoryBudgetError, ParameterError, SolverError, SpecError
 from ..spec import Call, format_spec, parse_spec
 from .approximate import default_landmarks, solve_nystrom
 from .dense import solve_dense, solve_svd_thin
 from .iterative import DEFAULT_TOL, krylov_parameters, solve_arpack, solve_krylov, solve_matrix_free
 from .result import SpectralResult
-from .threads import default_threads
+from .threads import default_threads, solver_threads
 
 _KRYLOV_OPTIONS = ("tol", "block_size", "keep", "max_basis", "max_restarts", "precision",
                    "check_share", "use_torch", "reorder", "power", "split")
@@ -197,8 +203,13 @@ def solve(op, n_components: int, solver: str | Call = "auto", *, tol: float | No
     if name in ("krylov", "matrix_free", "arpack"):
         options.setdefault("tol", DEFAULT_TOL if tol is None else tol)
     function = _FUNCTIONS[name]
-    start = time.perf_counter()
     n_threads = default_threads() if threads is None else int(threads)
+    with solver_threads(n_threads):
+        estimate = check_solve(op, name, d, options,
+                               say=progress.say if progress.enabled() else None)
+    if estimate is not None:
+        notes.append(f"estimated before the solve: {estimate.text()}")
+    start = time.perf_counter()
     try:
         result = function(op, d, random_state=random_state, memory_budget=budget, notes=notes,
                           threads=n_threads, **options)
