@@ -59,7 +59,9 @@ def settings_from(settings_class: type, quick: bool, **given: Any) -> Any:
 def spectral(
     quick: bool = typer.Option(False, "--quick", help="Small sizes (about a minute)."),
     cases: str | None = typer.Option(None, "--cases", help="Comma-separated subset of cases: "
-                                                           "knn20k, rbf10k, knn100k."),
+                                                           "knn20k, rbf10k, knn100k; the scale "
+                                                           "cases knn1m, ann200k run only when "
+                                                           "named."),
     json_path: Path = typer.Option(Path("results/bench-spectral.json"), "--json",
                                    help="Where to write the figures."),
     repeats: int = typer.Option(1, "--repeats", help="Repeat each timing, keep the best."),
