@@ -152,3 +152,15 @@ def test_auto_picks_approximate_lists_only_for_large_high_dimensional_data():
     assert nb.choose_search(nb.APPROX_AUTO_ROWS, 17, "auto")[0] == "approx"
     assert nb.choose_search(nb.APPROX_AUTO_ROWS - 1, 64, "auto")[0] == "exact"
     assert nb.choose_search(10**7, 16, "auto")[0] == "exact"
+
+
+@needs_faiss
+def test_a_mixture_with_approximate_lists_says_so():
+    from contextures.spectral import Contexture
+
+    X = clustered(6000, 24)
+    model = Contexture("mix(knn(k=10,search=approx),knn(k=20,search=exact))", n_components=4,
+                       random_state=0, extension="raw").fit(X)
+    assert model.result_.exact is False
+    assert any("recall" in note for note in model.result_.notes)
+    assert any("effect on the mixture" in note for note in model.result_.notes)

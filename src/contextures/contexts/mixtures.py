@@ -383,6 +383,12 @@ class MixtureContext(Context):
                                  features=True)
         op.description = (f"{self.spec()}: M = Σ w_i M_i with w = "
                           f"[{', '.join(f'{v:.4g}' for v in w)}]")
+        # components built on approximate neighbour lists: say so on the mixture's result
+        op.search_notes = [note for o in ops for note in getattr(o, "search_notes", ())]
+        if any(getattr(o, "report_approximation", None) is not None for o in ops):
+            op.report_approximation = lambda result: (
+                "a component used approximate neighbour lists; their effect on the mixture's "
+                "s_1..s_d is not estimated")
         return op
 
     def transition(self, X_new: np.ndarray):
