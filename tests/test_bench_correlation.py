@@ -21,22 +21,33 @@ def quick_run(tmp_path_factory):
 def test_summary_has_the_documented_shape(quick_run):
     out, _ = quick_run
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("pearson_mean", "pearson_median", "dcor_mean", "dcor_median"):
-        assert key in summary
+    assert set(summary["protocols"]) == {"paper", "paper_ranked", "honest", "honest_ranked"}
+    for stats in summary["protocols"].values():
+        assert set(stats) == {"pearson", "spearman", "distance_correlation", "n_datasets"}
+    assert set(summary["selection_medians"]["selection"]) == {"tau_pick_ratio", "random_ratio",
+                                                              "default_ratio"}
     names = [d["name"] for d in summary["datasets"]]
     assert names == ["abalone", "breast_cancer"]
     for d in summary["datasets"]:
         assert d["n_contexts"] == 8             # 2 strengths × 4 families
         assert 0 <= d["n_abstained"] <= 8
-        for key in ("pearson", "distance_correlation"):
-            assert d[key] is None or -1 <= d[key] <= 1
-        if d["distance_correlation"] is not None:
-            assert d["distance_correlation"] >= 0
+        # the paper's protocol correlates every context with a finite τ, abstentions included
+        ranked = 8 - d["n_abstained"]
+        assert d["protocols"]["paper_ranked"]["n"] == ranked
+        assert ranked <= d["protocols"]["paper"]["n"] <= 8
+        for protocol in d["protocols"].values():
+            for key in ("pearson", "spearman"):
+                assert protocol[key] is None or -1 <= protocol[key] <= 1
+            assert protocol["distance_correlation"] is None or protocol[
+                "distance_correlation"] >= 0
+        selection = d["selection"]
+        assert selection["random_ratio"] >= 1 and selection["tau_pick_ratio"] >= 1
     rows = list(csv.DictReader((out / "cells.csv").open()))
     assert len(rows) == 16
     assert {r["family"] for r in rows} == {"knn", "rbf", "knn_mask", "rbf_mask"}
     for r in rows:
-        assert 1 <= int(r["d_star"]) <= 64
+        assert 1 <= int(r["d_star_paper"]) <= 64
+        assert r["err_at_d_val"] == "" or float(r["err_at_d_val"]) >= 0
     assert (out / "figures" / "abalone.png").stat().st_size > 0
     table = (out / "table.md").read_text()
     assert "0.587" in table                     # the paper's median beside ours
@@ -77,4 +88,10 @@ def test_the_paper_datasets_are_matched_by_spec_not_by_name():
     specs = {m.name: m.spec for m in suite("offline")}
     assert paper_dataset(specs["abalone"]) == "abalone"
     assert paper_dataset("sklearn:diabetes") is None    # not the paper's Pima diabetes
+    # sklearn's breast_cancer is WDBC (569 × 30), not breast-w (699 × 9, MASS/biopsy); the
+    # paper's health_insurance is the 22 272-row regression table HI, not AER's HealthInsurance
+    assert paper_dataset("sklearn:breast_cancer") is None
+    assert paper_dataset(specs["biopsy"]) == "breast-w"
+    assert paper_dataset(specs["HI"]) == "health_insurance"
+    assert paper_dataset(specs["HealthInsurance"]) is None
     assert set(PAPER_TABLE1) >= {"abalone", "cmc", "spambase"}

@@ -32,14 +32,18 @@ def test_evaluate_context_matches_its_parts(small_csv):
     expected = tau(model.singular_values_, d0=20)
     assert r.tau_result.tau == pytest.approx(expected.tau, rel=1e-6)
     assert r.tau_result.d == expected.d
-    curve = ridge_probe_curve(model.transform(prepared.X_train), prepared.y_train, None, None,
-                              model.transform(prepared.X_test), prepared.y_test,
+    y = prepared.y_train.astype(float)
+    mean, std = y.mean(), y.std()    # regression targets are standardised on downstream-train
+    curve = ridge_probe_curve(model.transform(prepared.X_train), (y - mean) / std, None, None,
+                              model.transform(prepared.X_test), (prepared.y_test - mean) / std,
                               random_state=0)
-    assert r.error == pytest.approx(curve.error, rel=1e-6)
-    assert r.error_d == model.components_resolved_[curve.d_star - 1] + 1
-    record = r.as_json()
-    assert set(record) == {"context", "tau", "d_star", "abstain", "decay_rate", "error",
-                           "error_d", "tau_curve_vs_error_spearman"}
+    assert r.err == pytest.approx(curve.error, rel=1e-6)
+    assert r.d_star == model.components_resolved_[curve.d_star - 1] + 1
+    assert r.err_at_d_val == pytest.approx(curve.error_at_d_val, rel=1e-6)
+    assert r.d_val == model.components_resolved_[curve.d_val - 1] + 1
+    record = r.record()
+    assert {"context", "tau", "d_hat", "abstain", "decay_rate", "n_resolved", "err", "d_star",
+            "err_at_d_val", "d_val", "tau_curve_vs_error_spearman"} <= set(record)
     assert record["context"] == "knn(k=10)"
     # does τ_d track err_d: the Spearman correlation over the d where both are defined
     from scipy.stats import spearmanr
@@ -89,10 +93,10 @@ def test_cli_json_and_table(small_csv, tmp_path, capsys):
     for record in payload["results"]:
         direct = evaluate_context(record["context"], prepared, d0=20)
         assert record["tau"] == pytest.approx(direct.tau_result.tau, rel=1e-6)
-        assert record["d_star"] == direct.tau_result.d
+        assert record["d_hat"] == direct.tau_result.d
         assert record["abstain"] == direct.tau_result.abstain
-        assert record["error"] == pytest.approx(direct.error, rel=1e-6)
-        assert isinstance(record["error_d"], int) and 1 <= record["error_d"] <= 20
+        assert record["err"] == pytest.approx(direct.err, rel=1e-6)
+        assert isinstance(record["d_star"], int) and 1 <= record["d_star"] <= 20
     # the table ranks by τ, abstentions last and marked
     lines = captured.out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
@@ -119,7 +123,7 @@ def test_cli_unlabelled_data(tmp_path, capsys):
     assert main(["evaluate", "--data", f"csv:{path}", "-c", "knn(k=5)", "-d", "10",
                  "--json", str(out)]) == 0
     record = json.loads(out.read_text())["results"][0]
-    assert record["error"] is None and record["error_d"] is None
+    assert record["err"] is None and record["d_star"] is None and record["err_at_d_val"] is None
     capsys.readouterr()
     code = main(["evaluate", "--data", f"csv:{path}", "-c", "knn(k=5)", "-d", "10", "--probe"])
     err = capsys.readouterr().err
@@ -153,8 +157,8 @@ def test_cli_abalone_quick(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     record = json.loads(out.read_text())["results"][0]
     # with only D0 = 24 components s_24 is still large (≈ 0.87), so τ ≫ β + 1: abstain
-    assert record["tau"] > 2.0 and record["abstain"] and 1 <= record["d_star"] <= 23
-    assert 3.0 < record["error"] < 10.0  # rings MSE (variance ≈ 10.4)
+    assert record["tau"] > 2.0 and record["abstain"] and 1 <= record["d_hat"] <= 23
+    assert 0.3 < record["err"] < 1.0  # MSE of the standardised rings
 
 
 @pytest.mark.slow

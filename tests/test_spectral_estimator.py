@@ -122,7 +122,7 @@ def test_sklearn_conventions(data):
     params = model.get_params()
     assert params == {"context": "knn(k=8)", "n_components": 4, "solver": "krylov",
                       "random_state": 3, "memory_budget": "2G", "tol": 1e-9,
-                      "extension": "stable", "folds": 5, "check_rows": 4000}
+                      "extension": "stable", "folds": 5, "check_rows": 4000, "n_jobs": None}
     twin = clone(model)
     assert twin.get_params() == params
     assert not hasattr(twin, "singular_values_")

@@ -1,19 +1,18 @@
 """``contextures evaluate``: score contexts on a dataset by τ, and by the exact encoder's probe.
 
-For each ``--context`` the command fits the exact top-D₀ contexture on the pretrain split, prints
-τ, the predicted dimension d̂ = argmin_d τ_d, the abstention flag and the decay rate λ, and, when
-the data has a target, err_{d*}: the smallest test error of the one-pass ridge probe on the first
-d eigenfunctions (extended to the downstream-train and test rows), with the d that reaches it.
-The table ranks the contexts by τ (lower is better); abstentions (τ close to β + 1) are listed
-last and marked. ``--json PATH`` writes
-
-    {"results": [{"context", "tau", "d_star", "abstain", "decay_rate", "error", "error_d",
-                  "tau_curve_vs_error_spearman"}, ...], "dataset": SPEC, "split_seed": N}
-
-where ``d_star`` is argmin_d τ_d, ``error`` is err_{d*} = min_d err_d (MSE; one-hot MSE for
-classification), ``error_d`` the probe's own best d and ``tau_curve_vs_error_spearman`` the
-Spearman correlation of τ_d and err_d over d — whether τ's curve tracks the probe's (all null
-without a target). The report prints that correlation per context.
+For each ``--context`` the command scores the context with the project's one scoring function
+(:func:`~contextures.evaluation.scoring.score_context`): the exact top-D₀ spectrum on the pretrain
+split, τ, the predicted dimension d̂ = argmin_d τ_d, the abstention flag and the decay rate λ,
+and, when the data has a target, the ridge probe on the resolved components (the stable
+extension to the downstream-train and test rows). The table ranks the contexts by τ (lower is
+better); abstentions (τ close to β + 1) are listed last and marked. Its columns are named as the
+JSON record's fields: ``d_hat`` (τ's dimension), ``n_resolved``, ``err_at_d_val`` and ``d_val``
+(the label-honest reading: d chosen on validation rows), ``err`` and ``d_star`` (min over d of
+the test error, the paper's reading). Errors are the MSE of the standardised target (one-hot MSE
+for classification). ``--json PATH`` writes ``{"results": [record, ...], "dataset", "split_seed"}``
+with :meth:`~contextures.evaluation.scoring.ContextScore.record` for each context; a context that
+fails is recorded as ``{"context", "failed": message}`` and the others go on; the command then
+ends with the first failure's message and exit code.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from ..contexts.base import make_context
 from ..evaluation._validation import check_int, check_positive
 from ..evaluation.contexts import ContextEvaluation, effective_d0, evaluate_context
+from ..exceptions import ContexturesError
 from .app import app
 
 
@@ -43,25 +43,28 @@ def _fmt(value, spec: str = ".4g") -> str:
 
 
 def ranking_table(results: list[ContextEvaluation], task: str | None) -> list[str]:
-    """Lines of the terminal table: ranked by τ, abstentions last and marked."""
+    """Lines of the terminal table: ranked by τ, abstentions last and marked; the column names
+    are the JSON record's."""
     ranked = sorted((r for r in results if not r.tau_result.abstain),
                     key=lambda r: r.tau_result.tau)
     abstained = sorted((r for r in results if r.tau_result.abstain),
                        key=lambda r: r.tau_result.tau)
-    metric = "one-hot MSE" if task == "classification" else "MSE"
-    header = ("rank", "context", "tau", "d_hat", "decay", f"err_d* ({metric})", "d*", "")
+    metric = "one-hot MSE" if task == "classification" else "MSE, std. target"
+    header = ("rank", "context", "tau", "d_hat", "decay", "n_resolved",
+              f"err_at_d_val ({metric})", "d_val", "err", "d_star", "")
     rows = [header]
     for i, r in enumerate(ranked + abstained, start=1):
         rank = str(i) if not r.tau_result.abstain else "-"
         extra = ""
-        if r.probe is not None and r.probe.accuracy is not None:
-            extra = f"acc {r.probe.accuracy_at_d_star:.3f}"
+        if r.accuracy_at_d_val is not None:
+            extra = f"acc {r.accuracy_at_d_val:.3f}"
         mark = "abstain" if r.tau_result.abstain else ""
         rows.append((rank, r.context, _fmt(r.tau_result.tau), str(r.tau_result.d),
-                     _fmt(r.decay_rate), _fmt(r.error), _fmt(r.error_d, "d"),
+                     _fmt(r.decay_rate), str(r.n_resolved), _fmt(r.err_at_d_val),
+                     _fmt(r.d_val, "d"), _fmt(r.err), _fmt(r.d_star, "d"),
                      " ".join(x for x in (extra, mark) if x)))
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    left = {1, 7}
+    left = {1, len(header) - 1}
     return ["  ".join(cell.ljust(widths[c]) if c in left else cell.rjust(widths[c])
                       for c, cell in enumerate(row)).rstrip() for row in rows]
 
@@ -112,8 +115,14 @@ def evaluate(
     if note:
         typer.echo(f"note: {note}", err=True)
     results: list[ContextEvaluation] = []
+    failed: list[dict] = []
+    first_error: ContexturesError | None = None
     for ctx in tqdm(context, desc="contexts", unit="context", disable=None, file=sys.stderr):
-        results.append(evaluate_context(ctx, prepared, d0=d_eff, beta=beta, probe=probe))
+        try:
+            results.append(evaluate_context(ctx, prepared, d0=d_eff, beta=beta, probe=probe))
+        except ContexturesError as exc:   # recorded, and the other contexts go on
+            failed.append({"context": ctx, "failed": str(exc)})
+            first_error = first_error or exc
     sizes = f"{n_pre}/{prepared.X_train.shape[0]}/{prepared.X_test.shape[0]}"
     typer.echo(f"dataset {data} (pretrain/train/test rows {sizes}, task {prepared.task or 'none'}),"
                f" D0 = {d_eff}, beta = {beta:g}, split seed {split_seed}")
@@ -132,7 +141,9 @@ def evaluate(
                        else "does not track it")
             typer.echo(f"  {ctx}: {rho:+.3f} ({verdict})")
     if json_path is not None:
-        payload = {"results": [r.as_json() for r in results], "dataset": data,
+        payload = {"results": [r.record() for r in results] + failed, "dataset": data,
                    "split_seed": int(split_seed)}
         _write_json(json_path, payload)
         typer.echo(f"wrote {json_path}")
+    if first_error is not None:   # the others are reported; the command still fails
+        raise first_error

@@ -14,12 +14,13 @@ def run(
     data: str = typer.Option("abalone", "--data", help="Dataset spec (default: the bundled "
                                                        "abalone)."),
     context: list[str] = typer.Option(None, "--context", "-c",
-                                      help="Candidate context spec (repeat); default: the "
-                                           "documented grid of 15 KNN/RBF/masked/SCARF "
-                                           "candidates."),
+                                      help="Candidate context spec (repeat); default: chosen "
+                                           "from a τ scan of KNN and RBF strengths (up to 4 per "
+                                           "family where τ ranks), one masked KNN and RBF, and "
+                                           "SCARF on mostly categorical data."),
     out: Path = typer.Option(Path("results/run"), "--out", help="Output directory."),
     d0: int = typer.Option(512, "--d0", min=2, help="Components of each exact encoder (τ's d₀)."),
-    max_fit: int = typer.Option(3000, "--max-fit", min=8,
+    max_fit: int = typer.Option(1500, "--max-fit", min=8,
                                 help="Fit contexts on at most this many pretrain rows (a seeded "
                                      "subsample beyond, extended to the rest)."),
     max_rows: int = typer.Option(None, "--max-rows", min=20, help="Cap the dataset's rows."),

@@ -1,4 +1,4 @@
-"""The correlation study of [ICML §5.3] (spec §7A): does τ predict the exact encoder's error?
+"""The correlation study of [ICML §5.3]: does τ predict the exact encoder's error?
 
 Protocol, per dataset:
 
@@ -7,22 +7,23 @@ Protocol, per dataset:
 2. The fitting rows: the pretrain rows, or, when there are more than ``n_fit``, a seeded uniform
    subsample of ``n_fit`` of them. d₀ = min(``d0``, n_fit − 2) (τ needs s_{d+1} for d ≤ d₀ − 1).
 3. For each of the 4 × N contexts (:mod:`~contextures.experiments.strengths`; N = 35 gives the
-   paper's 140): fit the context on the fitting rows, solve the exact top-d₀ contexture, extend
-   μ_1..μ_{d₀} to the downstream-train and test rows (the out-of-sample extension, so the
-   downstream rows never enter a context), compute τ (β = 1) and d̂ = argmin_d τ_d, and run the
-   one-pass ridge probe on the first d features for every d = 1..d₀: α chosen on a validation
-   split of the downstream-train rows, probe refit on all of them, error on the test rows (MSE of
-   the standardised target; one-hot MSE for classification); err_{d*} = min_d err_d.
-4. Across the contexts: Pearson and distance correlation between τ and err_{d*}. A good metric
-   gives a positive correlation (lower τ, lower error).
+   paper's 140), :func:`~contextures.evaluation.scoring.score_context` (the one scoring function
+   of the project): the exact top-d₀ spectrum on the fitting rows, τ (β = 1) and
+   d̂ = argmin_d τ_d, and two ridge probes on the downstream rows (α chosen on a validation split
+   of downstream-train, error on test: MSE of the standardised target, one-hot MSE for
+   classification):
 
-Which contexts enter the correlation. τ abstains (τ ≥ 0.95 (β + 1), :func:`~contextures.
-evaluation.tau`) on extreme association, where it does not rank; an abstaining context can also
-have an astronomically large τ (s_{d+1} = 1 to rounding, e.g. KNN with k = 1), which would
-dominate a Pearson coefficient. The headline figures (``pearson``, ``distance_correlation``) are
-therefore computed over the contexts τ ranks (abstentions excluded and counted in
-``n_abstained``); ``pearson_all`` and ``distance_correlation_all`` are the same over every
-context with a finite τ, for comparison. A dataset with fewer than 3 ranked contexts gets null.
+   - the paper's: all d₀ raw Nyström columns, err_{d*} = min_d test error (``err_paper``);
+   - the label-honest one: the stable columns (components resolved on held-out rows, a
+     ``check_folds``-fold cross-fit on at most ``check_rows`` fitting rows) with d chosen on
+     the validation rows (``err_at_d_val``).
+4. Across the contexts, side by side (:data:`PROTOCOLS`): the paper's protocol (Pearson, Spearman
+   and distance correlation of τ and err_{d*} over every context with a finite τ, as the paper
+   correlates all 140), the same over the contexts τ ranks (abstentions, τ ≥ 0.95 (β + 1),
+   excluded: their τ can be astronomically large and dominate a Pearson coefficient), and the
+   label-honest variants. Selection quality: the error of τ's pick (lowest τ among the ranked
+   contexts), of a random pick (the mean over contexts) and of the fixed default knn(k≈30), each
+   divided by the best context's error.
 
 Each (dataset, context) pair is one grid cell (:func:`correlation_cell`, a pure function of its
 configuration), so the study runs on the grid runner: resumable, one record per cell, on joblib
@@ -31,7 +32,8 @@ matrices) is shared by a worker's cells through :func:`~contextures.experiments.
 
 Outputs in the output directory: ``grid.json`` and ``cells/`` (the runner), ``summary.json``,
 ``cells.csv`` (every cell), ``figures/<dataset>.png`` (τ against err_{d*}, coloured by family)
-and ``table.md`` (our figures beside the paper's Table 1 where the datasets match).
+and ``table.md`` (every protocol per dataset, beside the paper's Table 1 where the datasets
+match).
 """
 
 from __future__ import annotations
@@ -54,12 +56,12 @@ from ..reports.files import write_text
 from .cells import Cell
 from .encoding import (
     context_cache,
-    exact_encoder,
+    current_blas_threads,
     fitting_sample,
     load_prepared,
 )
 from .grid import run_grid
-from .statistics import distance_correlation, pearson
+from .statistics import distance_correlation, pearson, spearman
 from .strengths import DEFAULT_STRENGTHS, FAMILIES, MASK_COUNT, MASK_P, family_of, strength_grid
 
 BENCH_NAME = "correlation"
@@ -84,7 +86,9 @@ OFFLINE_TO_PAPER = {
     "abalone": "abalone", "diabetes": "diabetes", "wine_quality_red": "Wine",
     "credit_approval": "credit-approval", "cmc": "cmc", "splice": "splice",
     "kr_vs_kp": "kr-vs-kp", "spambase": "spambase", "mushroom": "mushroom",
-    "breast_cancer": "breast-w", "HealthInsurance": "health_insurance",
+    # MASS/biopsy is breast-w (699 × 9); sklearn's breast_cancer is WDBC (569 × 30), other data.
+    # Ecdat/HI is the paper's 22 272-row regression table; AER's HealthInsurance is another one.
+    "biopsy": "breast-w", "HI": "health_insurance",
     "CPS1988": "cps88wages",
 }
 PAPER_SUMMARY = {"pearson_mean": 0.431, "pearson_median": 0.587, "dcor_mean": 0.611,
@@ -138,6 +142,8 @@ class CorrelationSettings:
     families: tuple[str, ...] = FAMILIES
     mask_p: float = MASK_P
     masks: int = MASK_COUNT
+    check_folds: int = 3
+    check_rows: int = 1000
 
     def __post_init__(self) -> None:
         def positive_int(name: str, low: int) -> None:
@@ -149,6 +155,8 @@ class CorrelationSettings:
         positive_int("n_fit", 8)
         positive_int("d0", 2)
         positive_int("masks", 1)
+        positive_int("check_folds", 2)
+        positive_int("check_rows", 8)
         if self.max_rows is not None:
             positive_int("max_rows", 20)
         if not (isinstance(self.beta, int | float) and self.beta > 0):
@@ -302,13 +310,15 @@ def _sample_key(entry: DatasetEntry, settings: CorrelationSettings) -> tuple:
 # --- the cell -----------------------------------------------------------------------------------
 def correlation_cell(*, dataset: str, task: str | None, split_seed: int, max_rows: int | None,
                      n_fit: int, fit_seed: int, context: str, d0: int, beta: float,
-                     alphas: list[float], solver: str, max_k: int) -> dict[str, Any]:
-    """One (dataset, context) cell of the study: τ, d̂ and the probe's err_{d*} (module docstring).
+                     alphas: list[float], solver: str, max_k: int, check_folds: int = 3,
+                     check_rows: int = 1000) -> dict[str, Any]:
+    """One (dataset, context) cell: :func:`~contextures.evaluation.scoring.score_context` with
+    the paper's probe on all d₀ raw columns beside the probe on the stable columns.
 
     ``max_k`` (the family's largest k) only sizes the shared neighbour lists; it changes no
     result. ``timing`` is the only part of the result that varies between runs.
     """
-    from ..evaluation import decay_rate, ridge_probe_curve, tau
+    from ..evaluation.scoring import score_context
 
     start = time.perf_counter()
     cpu_start = time.process_time()
@@ -317,40 +327,29 @@ def correlation_cell(*, dataset: str, task: str | None, split_seed: int, max_row
     X_fit = fitting_sample(data, n_fit, fit_seed, key)
     cache = context_cache((*key, n_fit, fit_seed), X_fit, max_k=max_k)
     t_data = time.perf_counter()
-    enc = exact_encoder(context, X_fit, d0, X_train=data.X_train, X_test=data.X_test,
-                        cache=cache, solver=solver, random_state=0)
-    s = enc.singular_values
-    t_res = tau(s, beta=beta, d0=d0)
-    positive = s[s > 0]
-    lam = decay_rate(s) if positive.size else float("nan")
-    t_probe = time.perf_counter()
-    curve = ridge_probe_curve(enc.F_train, data.y_train, None, None, enc.F_test, data.y_test,
-                              task=data.task, alphas=alphas, random_state=0)
+    score = score_context(context, data, d0=d0, beta=beta, alphas=alphas, X_fit=X_fit,
+                          cache=cache, solver=solver, random_state=0, probe=True,
+                          raw_probe=True, n_jobs=current_blas_threads(), folds=check_folds,
+                          check_rows=check_rows)
     end = time.perf_counter()
-    d_hat = int(t_res.d)
-    return {
+    record = score.record()
+    raw = score.raw_probe
+    record.update({
         "dataset": dataset,
-        "context": context,
         "family": family_of(context),
-        "tau": float(t_res.tau) if math.isfinite(t_res.tau) else None,
-        "d_hat": d_hat,
-        "abstain": bool(t_res.abstain),
         "d0": int(d0),
-        "err": float(curve.error),
-        "d_star": int(curve.d_star),
-        "err_at_d_hat": float(curve.errors[d_hat - 1]),
-        "err_at_d_val": float(curve.error_at_d_val),
-        "accuracy": curve.accuracy_at_d_star,
-        "decay_rate": float(lam),
-        "s1": float(s[0]),
-        "solver": enc.solver,
-        "n_fit": int(X_fit.shape[0]),
+        # the paper's protocol: the probe on all d₀ raw Nyström columns, d* chosen on test rows
+        "err_paper": float(raw.error),
+        "d_star_paper": int(raw.d_star),
+        "err_paper_at_d_hat": float(raw.errors[score.tau_result.d - 1]),
+        "accuracy_paper": raw.accuracy_at_d_star,
         "n_train": int(data.X_train.shape[0]),
         "n_test": int(data.X_test.shape[0]),
-        "singular_values": [float(format(v, ".7g")) for v in s],
-        "timing": {"data": t_data - start, **enc.seconds, "probe": end - t_probe,
-                   "total": end - start, "cpu": time.process_time() - cpu_start},
-    }
+        "singular_values": [float(format(v, ".7g")) for v in score.singular_values],
+        "timing": {"data": t_data - start, **score.seconds, "total": end - start,
+                   "cpu": time.process_time() - cpu_start},
+    })
+    return record
 
 
 def build_cells(plans: Sequence[DatasetPlan], settings: CorrelationSettings) -> list[Cell]:
@@ -370,7 +369,8 @@ def build_cells(plans: Sequence[DatasetPlan], settings: CorrelationSettings) -> 
                 "n_fit": settings.n_fit, "fit_seed": settings.fit_seed, "context": spec,
                 "d0": plan.d0, "beta": float(settings.beta),
                 "alphas": [float(a) for a in settings.alphas], "solver": settings.solver,
-                "max_k": max_k,
+                "max_k": max_k, "check_folds": settings.check_folds,
+                "check_rows": settings.check_rows,
             }
             cells.append(Cell(f"{plan.entry.name}/{spec}", fn, config))
     return cells
@@ -385,50 +385,85 @@ def _nan_to_none(value: float) -> float | None:
     return float(value) if _finite(value) else None
 
 
-def _correlations(rows: list[dict[str, Any]]) -> tuple[float | None, float | None]:
-    if len(rows) < 3:
-        return None, None
-    t = np.array([r["tau"] for r in rows], dtype=float)
-    e = np.array([r["err"] for r in rows], dtype=float)
-    return _nan_to_none(pearson(t, e)), _nan_to_none(distance_correlation(t, e))
+PROTOCOLS = {
+    # name: (error field, which contexts) — see the module docstring
+    "paper": ("err_paper", "all"),
+    "paper_ranked": ("err_paper", "ranked"),
+    "honest": ("err_at_d_val", "all"),
+    "honest_ranked": ("err_at_d_val", "ranked"),
+}
+DEFAULT_CONTEXT_K = 30
+
+
+def _protocol(rows: list[dict[str, Any]], error: str, which: str) -> dict[str, Any]:
+    use = [r for r in rows if _finite(r.get("tau")) and _finite(r.get(error))
+           and (which == "all" or not r["abstain"])]
+    out: dict[str, Any] = {"n": len(use), "pearson": None, "spearman": None,
+                           "distance_correlation": None}
+    if len(use) >= 3:
+        t = np.array([r["tau"] for r in use])
+        e = np.array([r[error] for r in use])
+        for name, fn in (("pearson", pearson), ("spearman", spearman),
+                         ("distance_correlation", distance_correlation)):
+            value = fn(t, e)
+            out[name] = float(value) if math.isfinite(value) else None
+    return out
+
+
+def _default_context(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The KNN context whose k is nearest 30 (the fixed default a user might take)."""
+    knn = [(abs(int(m.group(1)) - DEFAULT_CONTEXT_K), r) for r in rows
+           for m in [re.fullmatch(r"knn\(k=(\d+)\)", r["context"])] if m]
+    return min(knn, key=lambda x: x[0])[1] if knn else None
+
+
+def _selection(rows: list[dict[str, Any]], error: str) -> dict[str, Any]:
+    """τ's pick (lowest τ among the ranked contexts), a random pick (the mean over contexts) and
+    the fixed default knn(k≈30), each as its error divided by the best context's."""
+    usable = [r for r in rows if _finite(r.get(error))]
+    if not usable:
+        return {}
+    best = min(usable, key=lambda r: r[error])
+    base = best[error]
+    ranked = [r for r in usable if not r["abstain"] and _finite(r.get("tau"))]
+    pool = ranked or [r for r in usable if _finite(r.get("tau"))]
+    out: dict[str, Any] = {"best_context": best["context"], "best_err": base}
+    if base > 0:
+        out["random_ratio"] = float(np.mean([r[error] for r in usable]) / base)
+        if pool:
+            pick = min(pool, key=lambda r: r["tau"])
+            out.update(tau_pick=pick["context"], tau_pick_err=pick[error],
+                       tau_pick_ratio=pick[error] / base, tau_pick_from_ranked=bool(ranked))
+        default = _default_context(usable)
+        if default is not None:
+            out.update(default_context=default["context"], default_ratio=default[error] / base)
+    return out
 
 
 def dataset_summary(plan: DatasetPlan, records: list[dict[str, Any]],
                     settings: CorrelationSettings) -> dict[str, Any]:
-    """The summary entry of one dataset from its cell records."""
+    """The summary entry of one dataset from its cell records: every protocol side by side."""
     entry: dict[str, Any] = {"name": plan.entry.name, "status": plan.status, "n_contexts": 0,
-                             "pearson": None, "distance_correlation": None, "n_abstained": 0,
-                             "spec": plan.entry.spec}
+                             "n_abstained": 0, "spec": plan.entry.spec}
     if plan.status != "ok":
         entry["error"] = plan.error
         return entry
     ok = [r["result"] for r in records if r["status"] == "ok"]
     failed = [r for r in records if r["status"] != "ok"]
-    usable = [r for r in ok if _finite(r.get("tau")) and _finite(r.get("err"))]
-    ranked = [r for r in usable if not r["abstain"]]
-    pearson_ranked, dcor_ranked = _correlations(ranked)
-    pearson_all, dcor_all = _correlations(usable)
     entry.update({
         "n_contexts": len(ok),
-        "pearson": pearson_ranked,
-        "distance_correlation": dcor_ranked,
         "n_abstained": sum(bool(r["abstain"]) for r in ok),
-        "pearson_all": pearson_all,
-        "distance_correlation_all": dcor_all,
+        "n_no_resolved": sum(1 for r in ok if not r.get("n_resolved")),
+        "protocols": {name: _protocol(ok, error, which)
+                      for name, (error, which) in PROTOCOLS.items()},
+        "selection": _selection(ok, "err_at_d_val"),
+        "selection_paper": _selection(ok, "err_paper"),
         "n_failed_cells": len(failed),
         "task": plan.task,
         "n_rows": plan.n_rows, "n_pretrain": plan.n_pretrain, "n_fit": plan.n_fit,
         "n_train": plan.n_train, "n_test": plan.n_test, "d0": plan.d0,
         "protocol": plan.protocol(settings),
     })
-    if ok:
-        best = min(ok, key=lambda r: r["err"])
-        entry["best_context"] = best["context"]
-        entry["best_err"] = best["err"]
-        if ranked:
-            chosen = min(ranked, key=lambda r: r["tau"])
-            entry["tau_choice"] = chosen["context"]
-            entry["tau_choice_err"] = chosen["err"]
     paper = _paper_values(plan.entry.spec)
     if paper is not None:
         entry["paper_dataset"], entry["paper_pearson"], entry["paper_dcor"] = paper
@@ -457,50 +492,67 @@ def _stats(values: list[float]) -> tuple[float | None, float | None]:
     return float(np.mean(values)), float(np.median(values))
 
 
+def _median(values: list[Any]) -> float | None:
+    values = [v for v in values if _finite(v)]
+    return float(np.median(values)) if values else None
+
+
+def _mean(values: list[Any]) -> float | None:
+    values = [v for v in values if _finite(v)]
+    return float(np.mean(values)) if values else None
+
+
 def summarise(plans: Sequence[DatasetPlan], records: Sequence[dict[str, Any]],
               settings: CorrelationSettings, *, elapsed_seconds: float | None = None
               ) -> dict[str, Any]:
-    """``summary.json``: per-dataset correlations and their mean and median over datasets."""
+    """``summary.json``: per-dataset protocols, and their mean and median over datasets."""
     by_dataset: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         name = record["key"].split("/", 1)[0]
         by_dataset.setdefault(name, []).append(record)
     datasets = [dataset_summary(p, by_dataset.get(p.entry.name, []), settings) for p in plans]
-    pearsons = [d["pearson"] for d in datasets if _finite(d["pearson"])]
-    dcors = [d["distance_correlation"] for d in datasets if _finite(d["distance_correlation"])]
-    p_all = [d.get("pearson_all") for d in datasets if _finite(d.get("pearson_all"))]
-    d_all = [d.get("distance_correlation_all") for d in datasets
-             if _finite(d.get("distance_correlation_all"))]
-    pearson_mean, pearson_median = _stats(pearsons)
-    dcor_mean, dcor_median = _stats(dcors)
-    pa_mean, pa_median = _stats(p_all)
-    da_mean, da_median = _stats(d_all)
+    ok = [d for d in datasets if d["status"] == "ok"]
+    protocols = {}
+    for name in PROTOCOLS:
+        per = [d["protocols"][name] for d in ok]
+        protocols[name] = {
+            stat: {"mean": _mean([p[stat] for p in per]),
+                   "median": _median([p[stat] for p in per])}
+            for stat in ("pearson", "spearman", "distance_correlation")}
+        protocols[name]["n_datasets"] = sum(1 for p in per if _finite(p["pearson"]))
+    selection = {}
+    for key in ("selection", "selection_paper"):
+        sel = [d.get(key) or {} for d in ok]
+        selection[key] = {ratio: _median([s.get(ratio) for s in sel])
+                          for ratio in ("tau_pick_ratio", "random_ratio", "default_ratio")}
     cell_seconds = [r["elapsed_seconds"] for r in records
                     if _finite(r.get("elapsed_seconds"))]
     return {
         "datasets": datasets,
-        "pearson_mean": pearson_mean,
-        "pearson_median": pearson_median,
-        "dcor_mean": dcor_mean,
-        "dcor_median": dcor_median,
-        "all_contexts": {"pearson_mean": pa_mean, "pearson_median": pa_median,
-                         "dcor_mean": da_mean, "dcor_median": da_median},
+        "protocols": protocols,
+        "selection_medians": selection,
         "n_datasets": len(datasets),
-        "n_datasets_correlated": len(pearsons),
         "failed": [d["name"] for d in datasets if d["status"] != "ok"],
         "paper": dict(PAPER_SUMMARY),
         "settings": settings.as_config(),
         "cell_seconds_total": float(sum(cell_seconds)),
         "elapsed_seconds": elapsed_seconds,
-        "correlations_over": "contexts tau ranks (abstentions excluded); *_all: every context "
-                             "with a finite tau",
+        "protocols_are": {
+            "paper": "Pearson of tau and err_{d*} over every context with a finite tau; err_{d*} "
+                     "= min_d test error of the probe on all d0 raw columns (the paper's reading)",
+            "paper_ranked": "the same over the contexts tau ranks (abstentions excluded)",
+            "honest": "tau against the label-honest error: the probe on the stable (resolved) "
+                      "columns with d chosen on validation rows, over every context",
+            "honest_ranked": "the same over the contexts tau ranks",
+        },
     }
 
 
 # --- outputs ------------------------------------------------------------------------------------
-CSV_COLUMNS = ("dataset", "family", "context", "status", "tau", "d_hat", "abstain", "err",
-               "d_star", "err_at_d_hat", "err_at_d_val", "accuracy", "decay_rate", "s1", "d0",
-               "n_fit", "n_train", "n_test", "solver", "elapsed_seconds", "error")
+CSV_COLUMNS = ("dataset", "family", "context", "status", "tau", "d_hat", "abstain",
+               "err_paper", "d_star_paper", "err_paper_at_d_hat", "n_resolved", "err_at_d_val",
+               "d_val", "err", "d_star", "err_at_d_hat", "accuracy_at_d_val", "decay_rate", "s1",
+               "d0", "n_fit", "n_train", "n_test", "solver", "elapsed_seconds", "error")
 
 
 def cells_csv(records: Sequence[dict[str, Any]]) -> str:
@@ -527,64 +579,78 @@ def _paper_values(spec: str) -> tuple[str, float, float] | None:
 
 
 def comparison_table(summary: dict[str, Any], settings: CorrelationSettings) -> str:
-    """``table.md``: our per-dataset figures beside the paper's Table 1 values."""
+    """``table.md``: every protocol side by side per dataset, beside the paper's Table 1."""
     from ..reports.markdown import fmt, markdown_table
 
     lines = ["# Correlation study: τ against the exact encoder's error", ""]
     lines.append(
-        f"Protocol (spec §7A): 70/15/15 split (seed {settings.split_seed}); datasets capped at "
+        f"Protocol: 70/15/15 split (seed {settings.split_seed}); datasets capped at "
         f"{settings.max_rows} rows; contexts fitted on at most {settings.n_fit} pretrain rows "
-        f"(seeded subsample, seed {settings.fit_seed}) and extended to the downstream rows; "
-        f"{len(settings.families)} families × {settings.strengths} strengths; exact top-d₀ "
-        f"encoder, d₀ = min({settings.d0}, n_fit − 2); τ with β = {settings.beta:g}; ridge probe "
-        f"(α ∈ {{{', '.join(format(a, 'g') for a in settings.alphas)}}} chosen on a validation "
-        "split of downstream-train), err_{d*} = min_d test error (standardised-target MSE; "
-        "one-hot MSE for classification). Correlations are over the contexts τ ranks "
-        "(abstentions excluded); the *all* columns include every context with a finite τ.")
+        f"(seeded subsample, seed {settings.fit_seed}); {len(settings.families)} families × "
+        f"{settings.strengths} strengths; exact top-d₀ spectrum, d₀ = min({settings.d0}, "
+        f"n_fit − 2); τ with β = {settings.beta:g}; ridge probe (α ∈ "
+        f"{{{', '.join(format(a, 'g') for a in settings.alphas)}}} chosen on a validation split "
+        "of downstream-train); errors are the standardised-target MSE (one-hot MSE for "
+        "classification).")
     lines.append("")
-    headers = ["dataset", "task", "contexts", "abstained", "Pearson", "dCor", "Pearson (all)",
-               "dCor (all)", "paper dataset", "paper Pearson", "paper dCor"]
+    lines.append("- **paper**: Pearson(τ, err_d*) over every context with a finite τ, err_d* = "
+                 "min over d of the test error of the probe on all d₀ raw extended columns (the "
+                 "paper's protocol); **paper, ranked**: the same over the contexts τ ranks.")
+    lines.append(f"- **honest**: τ against the probe on the stable columns (the components "
+                 f"resolved on held-out rows: a {settings.check_folds}-fold cross-fit on at most "
+                 f"{settings.check_rows} rows) with d chosen on validation rows, so no test label "
+                 "decides anything.")
+    lines.append("- **selection**: the error (honest) of τ's pick, of a random pick (the mean) "
+                 "and of knn(k≈30), each divided by the best context's error.")
+    lines.append("")
+    headers = ["dataset", "contexts", "abstained", "paper P", "paper S", "ranked P", "ranked S",
+               "honest P", "honest S", "honest ranked P", "τ pick ×", "random ×", "knn30 ×",
+               "paper dataset", "paper P (Table 1)"]
     rows = []
     for d in summary["datasets"]:
         paper = _paper_values(d["spec"])
+        tail = [paper[0] if paper else "-", fmt(paper[1]) if paper else "-"]
         if d["status"] != "ok":
-            rows.append([d["name"], "-", "failed", "-", "-", "-", "-", "-",
-                         paper[0] if paper else "-", fmt(paper[1]) if paper else "-",
-                         fmt(paper[2]) if paper else "-"])
+            rows.append([d["name"], "failed"] + ["-"] * 11 + tail)
             continue
-        rows.append([d["name"], d.get("task") or "-", str(d["n_contexts"]), str(d["n_abstained"]),
-                     fmt(d["pearson"]), fmt(d["distance_correlation"]), fmt(d.get("pearson_all")),
-                     fmt(d.get("distance_correlation_all")), paper[0] if paper else "-",
-                     fmt(paper[1]) if paper else "-", fmt(paper[2]) if paper else "-"])
-    lines.extend(markdown_table(headers, rows, align="llrrrrrrlrr"))
+        pr, sel = d["protocols"], d.get("selection") or {}
+        rows.append([d["name"], str(d["n_contexts"]), str(d["n_abstained"]),
+                     fmt(pr["paper"]["pearson"]), fmt(pr["paper"]["spearman"]),
+                     fmt(pr["paper_ranked"]["pearson"]), fmt(pr["paper_ranked"]["spearman"]),
+                     fmt(pr["honest"]["pearson"]), fmt(pr["honest"]["spearman"]),
+                     fmt(pr["honest_ranked"]["pearson"]), fmt(sel.get("tau_pick_ratio")),
+                     fmt(sel.get("random_ratio")), fmt(sel.get("default_ratio")), *tail])
+    lines.extend(markdown_table(headers, rows, align="lrr" + "r" * 10 + "lr"))
     lines.append("")
-    shared = [d for d in summary["datasets"] if _paper_values(d["spec"]) and
-              _finite(d["pearson"])]
-    ours_p = [d["pearson"] for d in shared]
-    ours_d = [d["distance_correlation"] for d in shared if _finite(d["distance_correlation"])]
-    theirs = [_paper_values(d["spec"]) for d in shared]
-    headers = ["", "Pearson mean", "Pearson median", "dCor mean", "dCor median", "datasets"]
-    rows = [["ours, all datasets", fmt(summary["pearson_mean"]), fmt(summary["pearson_median"]),
-             fmt(summary["dcor_mean"]), fmt(summary["dcor_median"]),
-             str(summary["n_datasets_correlated"])],
-            ["ours, all datasets, every context (all)",
-             fmt(summary["all_contexts"]["pearson_mean"]),
-             fmt(summary["all_contexts"]["pearson_median"]),
-             fmt(summary["all_contexts"]["dcor_mean"]),
-             fmt(summary["all_contexts"]["dcor_median"]), "-"]]
+    headers = ["protocol", "Pearson mean", "Pearson median", "Spearman median", "dCor median",
+               "datasets"]
+    rows = []
+    for name, stats in summary["protocols"].items():
+        rows.append([name, fmt(stats["pearson"]["mean"]), fmt(stats["pearson"]["median"]),
+                     fmt(stats["spearman"]["median"]),
+                     fmt(stats["distance_correlation"]["median"]), str(stats["n_datasets"])])
+    shared = [d for d in summary["datasets"] if d["status"] == "ok" and _paper_values(d["spec"])]
     if shared:
-        rows.append(["ours, datasets shared with the paper", fmt(float(np.mean(ours_p))),
-                     fmt(float(np.median(ours_p))),
-                     fmt(float(np.mean(ours_d))) if ours_d else "-",
-                     fmt(float(np.median(ours_d))) if ours_d else "-", str(len(shared))])
-        rows.append(["paper, the same datasets", fmt(float(np.mean([t[1] for t in theirs]))),
-                     fmt(float(np.median([t[1] for t in theirs]))),
-                     fmt(float(np.mean([t[2] for t in theirs]))),
-                     fmt(float(np.median([t[2] for t in theirs]))), str(len(shared))])
-    rows.append(["paper (Table 1, 28 OpenML datasets)", fmt(PAPER_SUMMARY["pearson_mean"]),
-                 fmt(PAPER_SUMMARY["pearson_median"]), fmt(PAPER_SUMMARY["dcor_mean"]),
-                 fmt(PAPER_SUMMARY["dcor_median"]), "28"])
+        ours = [d["protocols"]["paper"]["pearson"] for d in shared]
+        theirs = [_paper_values(d["spec"])[1] for d in shared]
+        rows.append(["paper protocol, datasets shared with the paper", fmt(_mean(ours)),
+                     fmt(_median(ours)), "-", "-", str(len(shared))])
+        rows.append(["the paper's Table 1, the same datasets", fmt(_mean(theirs)),
+                     fmt(_median(theirs)), "-", "-", str(len(shared))])
+    rows.append(["the paper's Table 1 (28 OpenML datasets)", fmt(PAPER_SUMMARY["pearson_mean"]),
+                 fmt(PAPER_SUMMARY["pearson_median"]), "-", fmt(PAPER_SUMMARY["dcor_median"]),
+                 "28"])
     lines.extend(markdown_table(headers, rows, align="lrrrrr"))
+    lines.append("")
+    sel = summary["selection_medians"]
+    lines.append(
+        "Selection quality, medians over datasets (error ÷ best context's; honest errors): "
+        f"τ's pick {fmt(sel['selection']['tau_pick_ratio'])}, random pick "
+        f"{fmt(sel['selection']['random_ratio'])}, knn(k≈30) "
+        f"{fmt(sel['selection']['default_ratio'])}; with the paper's err_d*: τ's pick "
+        f"{fmt(sel['selection_paper']['tau_pick_ratio'])}, random "
+        f"{fmt(sel['selection_paper']['random_ratio'])}, knn(k≈30) "
+        f"{fmt(sel['selection_paper']['default_ratio'])}.")
     lines.append("")
     notes = [f"- {d['name']}: {d['protocol']}" for d in summary["datasets"] if "protocol" in d]
     notes += [f"- {d['name']}: FAILED — {d.get('error')}" for d in summary["datasets"]
@@ -623,11 +689,13 @@ def write_outputs(out_dir: Path, plans: Sequence[DatasetPlan], records: Sequence
             if not rows:
                 continue
             entry = entries[plan.entry.name]
-            title = (f"{plan.entry.name}: Pearson {_fmt2(entry['pearson'])}, "
-                     f"dCor {_fmt2(entry['distance_correlation'])} "
-                     f"({entry['n_abstained']} of {entry['n_contexts']} abstained)")
+            pr = entry["protocols"]
+            title = (f"{plan.entry.name}: paper protocol Pearson "
+                     f"{_fmt2(pr['paper']['pearson'])}, Spearman "
+                     f"{_fmt2(pr['paper']['spearman'])} ({entry['n_abstained']} of "
+                     f"{entry['n_contexts']} abstained)")
             path = fig_dir / f"{_file_name(plan.entry.name)}.png"
-            tau_error_scatter(rows, path, title=title,
+            tau_error_scatter(rows, path, title=title, error_key="err_paper",
                               error_label=("err_{d*} (one-hot MSE)" if plan.task ==
                                            "classification" else "err_{d*} (MSE, standardised)"))
             written.append(path)

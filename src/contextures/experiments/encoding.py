@@ -65,6 +65,8 @@ class PreparedArrays:
     n_rows: int
     y_scale: tuple[float, float] | None = None
     notes: tuple[str, ...] = ()
+    categorical_share: float = 0.0
+    """The share of the preprocessed columns that are one-hot columns of categorical ones."""
 
 
 def _standardise(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -89,8 +91,12 @@ def _prepare(dataset: str, task: str | None, split_seed: int,
         y_train, y_test, scale = _standardise(np.asarray(y_train, float),
                                               np.asarray(y_test, float))
     n_rows = int(data.X_pre.shape[0] + data.X_train.shape[0] + data.X_test.shape[0])
+    cats = [str(c) for c in data.metadata.get("preprocessing", {}).get("categorical_columns", [])]
+    onehot = sum(1 for name in data.feature_names
+                 if any(str(name).startswith(f"{c}_") for c in cats))
+    share = onehot / len(data.feature_names) if data.feature_names else 0.0
     return PreparedArrays(data.name, data.task, data.X_pre, data.X_train, data.X_test, y_train,
-                          y_test, n_rows, scale, notes)
+                          y_test, n_rows, scale, notes, share)
 
 
 def load_prepared(dataset: str, task: str | None = None, split_seed: int = 0,

@@ -1,32 +1,34 @@
 """The main job, ``contextures run``: which context should I pretrain with on my data, and why?
 
-For each candidate context the job fits the exact top-d₀ contexture on the pretrain rows (all of
-them up to ``max_fit``; a seeded subsample beyond, extended to the other rows) and reports
+For each candidate context the job scores the context with
+:func:`~contextures.evaluation.scoring.score_context` (the project's one scoring function) on the
+pretrain rows (all of them up to ``max_fit``; a seeded subsample beyond, extended to the other
+rows) and reports
 
 - the spectrum s_1..s_{d₀}, τ = min_d τ_d (β = 1), the predicted dimension d̂ = argmin_d τ_d and
   whether τ abstains (τ ≥ 0.95 (β + 1): extreme association, not ranked);
 - the decay rate λ of s_i² ≈ exp(−λ i), the kernel deviation (1/n²) Σ |k_X⁺ − 1| and the
   Lipschitz estimate of k_X⁺, on bounded seeded samples (``diagnostic_rows``, ``lipschitz_rows``);
-- when the data has a target: the exact encoder's ridge-probe error curve err_d (d = 1..d₀,
-  α on a validation split of downstream-train, error on test; MSE of the standardised target,
-  one-hot MSE for classification), err_{d*} = min_d err_d, and the Pearson and Spearman
-  correlations between τ and err_{d*} across the ranked candidates — does τ's ranking hold up?
+- when the data has a target: the ridge probe on the components resolved on held-out rows (the
+  stable extension), with α and d chosen on a validation split of downstream-train
+  (``err_at_d_val``, the label-honest error) beside min_d of the test error (``err``, the
+  paper's err_{d*}); MSE of the standardised target, one-hot MSE for classification; and the
+  Pearson and Spearman correlations between τ and those errors across the ranked candidates.
 
 Candidates are ranked by τ (lower first), abstentions last. The recommendation is the
-top-ranked candidate; the report says why (its τ, d̂ and where its association sits) and how the
-probe judged it (its rank by err_{d*}).
+top-ranked candidate; the report says why (its τ, d̂ and where its association sits) and how
+good the choice was: its label-honest error, its rank among the candidates and its ratio to the
+best candidate's.
 
-Default candidates (:func:`default_candidates`, 15 of them, data-adaptive where a bandwidth is
-involved, see :mod:`~contextures.experiments.strengths`):
-
-- ``knn(k)`` for k ∈ {5, 15, 50, 150} (the paper's abalone illustration uses 5, 30, 150);
-- ``rbf(gamma)`` at 4 interior points of the RBF strength grid (6 log-spaced factors from nearly
-  uniform to nearly identity P, both ends dropped);
-- ``knn_mask(k,p=0.2,masks=50)`` for k ∈ {15, 50}; ``rbf_mask(gamma,p=0.2,masks=50)`` at the 2
-  middle factors of the same grid;
-- ``scarf(p)`` for p ∈ {0.05, 0.1, 0.2} (SCARF replaces each feature with the same feature of a
-  random other row; on continuous features it is a very strong context, and its Monte-Carlo
-  operator grows dense as p grows, hence the small values).
+Default candidates (:func:`adaptive_candidates`): a τ scan of 8 KNN strengths (k log-spaced from
+3 to n_fit/5) and 8 RBF strengths (γ log-spaced from 0.03 × the median heuristic to the strong
+end of :mod:`~contextures.experiments.strengths`), spectrum only; then, per family, up to 4 of
+the strengths τ ranks (evenly spread; when τ ranks none, the one closest to ranking, with a
+note), one ``knn_mask(k,p=0.2,masks=20)`` and one ``rbf_mask`` at the middle of those, and
+``scarf(p)`` for p ∈ {0.1, 0.3} only when at least half the columns are categorical. On
+continuous columns SCARF's corrupted point lands far from every row: the operator is close to
+the identity, τ abstains, and its Monte-Carlo estimate is the slowest of all candidates; the
+report says that it was left out and why. The scan is in the report.
 
 Every candidate is one cell of the grid runner under ``DIR/cells``, so an interrupted run resumes.
 Outputs: ``DIR/report.md``, ``DIR/results.csv``, ``DIR/summary.json`` and the PNG figures
@@ -39,6 +41,7 @@ import csv
 import io
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,16 +54,21 @@ from ..exceptions import DataError, ParameterError
 from ..reports.files import write_text
 from .cells import Cell
 from .correlation import json_safe
-from .encoding import context_cache, exact_encoder, fitting_sample, load_prepared
+from .encoding import context_cache, current_blas_threads, fitting_sample, load_prepared
 from .grid import run_grid
 from .statistics import pearson, spearman
-from .strengths import RBFScale, family_of, rbf_factors
+from .strengths import RBFScale, family_of
 
 DEFAULT_DATA = "abalone"
-DEFAULT_MAX_FIT = 3000
+DEFAULT_MAX_FIT = 1500
+DENSE_FIT_MAX = 3000   # one dense eigh up to here: faster than Krylov for d₀ = 512
 DEFAULT_KNN = (5, 15, 50, 150)
-DEFAULT_KNN_MASK = (15, 50)
-DEFAULT_SCARF = (0.05, 0.1, 0.2)
+DEFAULT_SCARF = (0.1, 0.3)
+SCAN_STRENGTHS = 8
+RBF_SCAN_WEAK = 0.03
+PER_FAMILY = 4
+MASKS = 20
+SCARF_MIN_CATEGORICAL = 0.5
 DEFAULT_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3)
 
 
@@ -78,10 +86,12 @@ class RunSettings:
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     diagnostic_rows: int = 1000
     lipschitz_rows: int = 200
+    check_folds: int = 3
+    check_rows: int = 1500
 
     def __post_init__(self) -> None:
         for name, low in (("d0", 2), ("max_fit", 8), ("diagnostic_rows", 2),
-                          ("lipschitz_rows", 2)):
+                          ("lipschitz_rows", 2), ("check_folds", 2), ("check_rows", 8)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ParameterError(f"{name} must be an integer ≥ {low}, got {value!r}")
@@ -101,35 +111,88 @@ def _g(value: float) -> str:
     return format(float(value), ".6g")
 
 
-def default_candidates(X_fit: np.ndarray) -> list[str]:
-    """The documented default grid (module docstring) for the fitting sample ``X_fit``."""
+def scan_grid(X_fit: np.ndarray) -> dict[str, list[str]]:
+    """The wide grid the scan scores by τ: 8 KNN and 8 RBF strengths, weakest first."""
     n = int(X_fit.shape[0])
+    ks = sorted({int(round(k)) for k in np.geomspace(3, max(4, n // 5), SCAN_STRENGTHS)
+                 if 1 <= round(k) <= n - 1}, reverse=True)
     scale = RBFScale.of(X_fit)
-    factors = rbf_factors(scale, 6)[1:-1]  # 4 interior strengths, weakest first
-    F = scale.n_features
-    from ..contexts.masked import n_hidden
+    factors = np.geomspace(RBF_SCAN_WEAK, max(scale.strong_factor, 10 * RBF_SCAN_WEAK),
+                           SCAN_STRENGTHS)
+    return {"knn": [f"knn(k={k})" for k in ks],
+            "rbf": [f"rbf(gamma={_g(f * scale.gamma_median)})" for f in factors]}
 
-    masked_base = scale.gamma_median * F / (F - n_hidden(F, 0.2))
-    specs = [f"knn(k={k})" for k in DEFAULT_KNN if k <= n - 1]
-    specs += [f"rbf(gamma={_g(f * scale.gamma_median)})" for f in factors]
-    specs += [f"knn_mask(k={k},p=0.2,masks=50)" for k in DEFAULT_KNN_MASK if k <= n - 1]
-    specs += [f"rbf_mask(gamma={_g(f * masked_base)},p=0.2,masks=50)" for f in factors[1:3]]
-    specs += [f"scarf(p={p:g})" for p in DEFAULT_SCARF]
-    return specs
+
+def _spread(items: list[Any], count: int) -> list[Any]:
+    """``count`` items evenly spread over ``items`` (both ends kept)."""
+    if len(items) <= count:
+        return list(items)
+    idx = np.unique(np.round(np.linspace(0, len(items) - 1, count)).astype(int))
+    return [items[i] for i in idx]
+
+
+def adaptive_candidates(X_fit: np.ndarray, d0: int, beta: float, *, categorical: float,
+                        cache=None) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """Candidates chosen from a τ scan so that most lie where τ ranks (module docstring).
+
+    Returns (candidates, the scan's rows {context, family, tau, abstain}, notes).
+    """
+    from ..contexts.masked import n_hidden
+    from ..evaluation import tau as tau_of
+    from ..spectral import Contexture
+
+    n = int(X_fit.shape[0])
+    solver = "dense" if n <= DENSE_FIT_MAX else "auto"
+    scan: list[dict[str, Any]] = []
+    chosen: list[str] = []
+    notes: list[str] = []
+    middle: dict[str, str] = {}
+    for family, specs in scan_grid(X_fit).items():
+        rows = []
+        for spec in specs:
+            model = Contexture(spec, n_components=d0, solver=solver, random_state=0,
+                               extension="raw").fit(X_fit, cache=cache)
+            t = tau_of(model.singular_values_, beta=beta, d0=d0)
+            rows.append({"context": spec, "family": family,
+                         "tau": float(t.tau) if math.isfinite(t.tau) else None,
+                         "abstain": bool(t.abstain)})
+        scan += rows
+        ranked = [r["context"] for r in rows if not r["abstain"]]
+        if ranked:
+            picked = _spread(ranked, PER_FAMILY)
+            middle[family] = ranked[len(ranked) // 2]
+        else:
+            best = min(rows, key=lambda r: math.inf if r["tau"] is None else r["tau"])
+            picked = [best["context"]]
+            middle[family] = best["context"]
+            notes.append(f"τ abstains on every {family} strength of the scan; kept the one "
+                         f"closest to ranking ({best['context']})")
+        chosen += picked
+    F = X_fit.shape[1]
+    k_mid = int(re.search(r"k=(\d+)", middle["knn"]).group(1))
+    chosen.append(f"knn_mask(k={k_mid},p=0.2,masks={MASKS})")
+    g_mid = float(re.search(r"gamma=([0-9.eE+-]+)", middle["rbf"]).group(1))
+    hidden = n_hidden(F, 0.2) if F > 1 else 0
+    chosen.append(f"rbf_mask(gamma={_g(g_mid * F / max(F - hidden, 1))},p=0.2,masks={MASKS})")
+    if categorical >= SCARF_MIN_CATEGORICAL:
+        chosen += [f"scarf(p={p:g})" for p in DEFAULT_SCARF]
+    else:
+        notes.append(f"SCARF left out: {categorical:.0%} of the columns are categorical. SCARF "
+                     "replaces a value by another row's; on continuous columns the corrupted "
+                     "point lands far from every row, the operator is close to the identity "
+                     "(s₁..s_{d₀} ≈ 1, τ abstains) and its Monte-Carlo estimate is the slowest "
+                     "of all candidates. Give --context 'scarf(p=…)' to score it anyway")
+    return chosen, scan, notes
 
 
 # --- the cell -----------------------------------------------------------------------------------
 def candidate_cell(*, data: str, split_seed: int, max_rows: int | None, max_fit: int,
                    fit_seed: int, context: str, d0: int, beta: float, alphas: list[float],
-                   diagnostic_rows: int, lipschitz_rows: int) -> dict[str, Any]:
-    """One candidate of the main job: spectrum, τ, diagnostics and (with a target) the probe."""
-    from ..evaluation import (
-        decay_rate,
-        kernel_deviation,
-        lipschitz_estimate,
-        ridge_probe_curve,
-        tau,
-    )
+                   diagnostic_rows: int, lipschitz_rows: int, check_folds: int = 3,
+                   check_rows: int = 1500) -> dict[str, Any]:
+    """One candidate of the main job: :func:`~contextures.evaluation.scoring.score_context` with
+    diagnostics, as a record (plus the curves the figures draw)."""
+    from ..evaluation.scoring import score_context
 
     start = time.perf_counter()
     prepared = load_prepared(data, None, split_seed, max_rows)
@@ -138,53 +201,29 @@ def candidate_cell(*, data: str, split_seed: int, max_rows: int | None, max_fit:
     cache = context_cache((*key, max_fit, fit_seed), X_fit, max_k=max(DEFAULT_KNN))
     has_target = prepared.y_train is not None and prepared.task is not None
     n = X_fit.shape[0]
-    solver = "dense" if n <= DEFAULT_MAX_FIT else "auto"
-    enc = exact_encoder(context, X_fit, d0,
-                        X_train=prepared.X_train if has_target else None,
-                        X_test=prepared.X_test if has_target else None,
-                        cache=cache, solver=solver, random_state=0, keep_operator=True)
-    s = enc.singular_values
-    t_res = tau(s, beta=beta, d0=d0)
-    lam = decay_rate(s) if (s > 0).any() else float("nan")
-    t_diag = time.perf_counter()
-    deviation = kernel_deviation(enc.operator, n_sample=diagnostic_rows, random_state=0)
-    lipschitz = lipschitz_estimate(enc.operator, X_fit, n_sample=lipschitz_rows, random_state=0)
-    seconds = dict(enc.seconds)
-    seconds["diagnostics"] = time.perf_counter() - t_diag
-    result: dict[str, Any] = {
-        "context": context,
+    solver = "dense" if n <= DENSE_FIT_MAX else "auto"
+    score = score_context(context, prepared, d0=d0, beta=beta, alphas=alphas, X_fit=X_fit,
+                          cache=cache, solver=solver, random_state=0, probe=has_target,
+                          diagnostics=True, diagnostic_rows=diagnostic_rows,
+                          lipschitz_rows=lipschitz_rows, n_jobs=current_blas_threads(),
+                          folds=check_folds, check_rows=check_rows)
+    result: dict[str, Any] = score.record()
+    curve = score.probe
+    result.update({
         "family": family_of(context),
-        "tau": float(t_res.tau) if math.isfinite(t_res.tau) else None,
-        "d_hat": int(t_res.d),
-        "abstain": bool(t_res.abstain),
         "tau_curve": [float(format(v, ".7g")) if math.isfinite(v) else None
-                      for v in t_res.curve],
-        "singular_values": [float(format(v, ".7g")) for v in s],
-        "decay_rate": float(lam),
-        "kernel_deviation": float(deviation),
-        "lipschitz": float(lipschitz),
-        "s1": float(s[0]),
-        "solver": enc.solver,
-        "exact_operator": bool(getattr(enc.operator, "exact", True)),
-        "operator_error": getattr(enc.operator, "error", None),
-        "n_fit": int(n),
+                      for v in score.tau_result.curve],
+        "singular_values": [float(format(v, ".7g")) for v in score.singular_values],
+        "exact_operator": score.exact_operator,
+        "operator_error": score.operator_error,
         "d0": int(d0),
-        "err": None, "d_star": None, "err_at_d_hat": None, "accuracy": None, "err_curve": None,
-    }
-    if has_target:
-        t_probe = time.perf_counter()
-        curve = ridge_probe_curve(enc.F_train, prepared.y_train, None, None, enc.F_test,
-                                  prepared.y_test, task=prepared.task, alphas=alphas,
-                                  random_state=0)
-        seconds["probe"] = time.perf_counter() - t_probe
-        result.update({
-            "err": float(curve.error), "d_star": int(curve.d_star),
-            "err_at_d_hat": float(curve.errors[t_res.d - 1]),
-            "accuracy": curve.accuracy_at_d_star,
-            "err_curve": [float(format(v, ".7g")) for v in curve.errors],
-        })
-    seconds["total"] = time.perf_counter() - start
-    result["timing"] = seconds
+        "accuracy": score.accuracy_at_d_val,
+        "err_curve": None if curve is None else [float(format(v, ".7g")) for v in curve.errors],
+        "err_dims": None if curve is None else [score.components(k)
+                                                for k in range(1, curve.errors.size + 1)],
+        "notes": score.notes[-2:],
+    })
+    result["timing"] = {**score.seconds, "total": time.perf_counter() - start}
     return result
 
 
@@ -204,6 +243,7 @@ class RunPlan:
     d0: int
     candidates: list[str]
     notes: list[str] = field(default_factory=list)
+    scan: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_run(settings: RunSettings, contexts: Sequence[str] | None = None) -> RunPlan:
@@ -227,14 +267,22 @@ def plan_run(settings: RunSettings, contexts: Sequence[str] | None = None) -> Ru
                      "rows (max_fit) and extended to the other rows")
     key = (settings.data, None, settings.split_seed, settings.max_rows)
     X_fit = fitting_sample(prepared, settings.max_fit, settings.fit_seed, key)
-    candidates = list(contexts) if contexts else default_candidates(X_fit)
+    scan: list[dict[str, Any]] = []
+    if contexts:
+        candidates = list(contexts)
+    else:
+        cache = context_cache((*key, settings.max_fit, settings.fit_seed), X_fit,
+                              max_k=max(DEFAULT_KNN))
+        candidates, scan, scan_notes = adaptive_candidates(
+            X_fit, d0, settings.beta, categorical=prepared.categorical_share, cache=cache)
+        notes += scan_notes
     if len(set(candidates)) != len(candidates):
         raise ParameterError("the same --context is given twice")
     if prepared.y_train is None:
         notes.append("the data has no target: no probe, candidates ranked by τ only")
     return RunPlan(settings.data, prepared.name, prepared.task, prepared.n_rows, n_pre, n_fit,
                    int(prepared.X_train.shape[0]), int(prepared.X_test.shape[0]), d0,
-                   candidates, notes)
+                   candidates, notes, scan)
 
 
 def build_cells(plan: RunPlan, settings: RunSettings) -> list[Cell]:
@@ -245,7 +293,9 @@ def build_cells(plan: RunPlan, settings: RunSettings) -> list[Cell]:
                             "beta": float(settings.beta),
                             "alphas": [float(a) for a in settings.alphas],
                             "diagnostic_rows": settings.diagnostic_rows,
-                            "lipschitz_rows": settings.lipschitz_rows})
+                            "lipschitz_rows": settings.lipschitz_rows,
+                            "check_folds": settings.check_folds,
+                            "check_rows": settings.check_rows})
             for spec in plan.candidates]
 
 
@@ -261,28 +311,32 @@ def rank_results(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({**r, "rank": i})
     for r in abstained:
         out.append({**r, "rank": None})
-    errs = sorted(r["err"] for r in out if r.get("err") is not None)
-    for r in out:
-        r["err_rank"] = (errs.index(r["err"]) + 1) if r.get("err") is not None else None
+    # rank by the label-honest error (d chosen on validation rows), and by the paper's err_{d*}
+    for field_name, rank_name in (("err_at_d_val", "err_rank"), ("err", "err_star_rank")):
+        errs = sorted(r[field_name] for r in out if r.get(field_name) is not None)
+        for r in out:
+            value = r.get(field_name)
+            r[rank_name] = (errs.index(value) + 1) if value is not None else None
     return out
 
 
-def correlation_of(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Pearson and Spearman between τ and err_{d*}: over the ranked rows, and over all finite."""
+def correlation_of(rows: Sequence[dict[str, Any]], error: str = "err_at_d_val") -> dict[str, Any]:
+    """Pearson and Spearman between τ and an error (default the label-honest err_at_d_val):
+    over the ranked rows, and over all rows with a finite τ."""
     def stats(sel: list[dict[str, Any]]) -> tuple[float | None, float | None, int]:
         if len(sel) < 3:
             return None, None, len(sel)
         t = np.array([r["tau"] for r in sel])
-        e = np.array([r["err"] for r in sel])
+        e = np.array([r[error] for r in sel])
         p, s = pearson(t, e), spearman(t, e)
         return (p if math.isfinite(p) else None, s if math.isfinite(s) else None, len(sel))
 
-    usable = [r for r in rows if r.get("tau") is not None and r.get("err") is not None]
+    usable = [r for r in rows if r.get("tau") is not None and r.get(error) is not None]
     ranked = [r for r in usable if not r["abstain"]]
     p, s, n = stats(ranked)
     pa, sa, na = stats(usable)
-    return {"pearson": p, "spearman": s, "n": n, "pearson_all": pa, "spearman_all": sa,
-            "n_all": na}
+    return {"error": error, "pearson": p, "spearman": s, "n": n, "pearson_all": pa,
+            "spearman_all": sa, "n_all": na}
 
 
 def recommendation(rows: Sequence[dict[str, Any]], task: str | None) -> dict[str, Any]:
@@ -300,23 +354,31 @@ def recommendation(rows: Sequence[dict[str, Any]], task: str | None) -> dict[str
     parts.append(f"s₁² = {best['s1'] ** 2:.3f}, decay rate λ = {best['decay_rate']:.4g}: the "
                  "association is neither too weak nor too strong")
     out: dict[str, Any] = {"context": best["context"], "tau": best["tau"], "d_hat": best["d_hat"]}
-    if best.get("err") is not None:
-        errs = [r for r in rows if r.get("err") is not None]
-        best_err = min(errs, key=lambda r: r["err"])
+    if best.get("err_at_d_val") is not None:
+        errs = [r for r in rows if r.get("err_at_d_val") is not None]
+        best_err = min(errs, key=lambda r: r["err_at_d_val"])
         metric = "one-hot MSE" if task == "classification" else "MSE (standardised target)"
-        parts.append(f"validation: its probe error err_d* = {best['err']:.4g} ({metric}) ranks "
-                     f"{best['err_rank']} of {len(errs)}; the lowest error is "
-                     f"{best_err['err']:.4g} ({best_err['context']})")
-        out.update({"err": best["err"], "err_rank": best["err_rank"],
-                    "best_err_context": best_err["context"], "best_err": best_err["err"]})
+        ratio = best["err_at_d_val"] / best_err["err_at_d_val"] if best_err["err_at_d_val"] else 1
+        parts.append(f"selection quality: its probe error with d chosen on validation rows is "
+                     f"{best['err_at_d_val']:.4g} ({metric}, d = {best['d_val']}), rank "
+                     f"{best['err_rank']} of {len(errs)} and {ratio:.3f}× the lowest, "
+                     f"{best_err['err_at_d_val']:.4g} ({best_err['context']}); with d chosen on "
+                     f"the test rows (the paper's err_d*) it is {best['err']:.4g}, rank "
+                     f"{best['err_star_rank']}")
+        out.update({"err_at_d_val": best["err_at_d_val"], "d_val": best["d_val"],
+                    "err_rank": best["err_rank"], "err": best["err"],
+                    "err_star_rank": best["err_star_rank"],
+                    "best_err_context": best_err["context"],
+                    "best_err_at_d_val": best_err["err_at_d_val"], "ratio_to_best": ratio})
     out["why"] = "; ".join(parts)
     return out
 
 
 # --- outputs ------------------------------------------------------------------------------------
 CSV_COLUMNS = ("rank", "context", "family", "tau", "d_hat", "abstain", "decay_rate",
-               "kernel_deviation", "lipschitz", "s1", "err", "d_star", "err_at_d_hat",
-               "err_rank", "accuracy", "solver", "n_fit", "d0", "seconds")
+               "kernel_deviation", "lipschitz", "s1", "n_resolved", "err_at_d_val", "d_val",
+               "err_rank", "err", "d_star", "err_star_rank", "err_at_d_hat", "accuracy",
+               "solver", "n_fit", "d0", "seconds")
 
 
 def results_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -334,8 +396,8 @@ def results_csv(rows: Sequence[dict[str, Any]]) -> str:
 def ranked_table_lines(rows: Sequence[dict[str, Any]], task: str | None) -> list[str]:
     """The ranked table for the terminal (plain text, aligned)."""
     metric = "one-hot MSE" if task == "classification" else "MSE"
-    header = ("rank", "context", "tau", "d_hat", "decay", "kdev", "lipschitz",
-              f"err_d* ({metric})", "d*", "")
+    header = ("rank", "context", "tau", "d_hat", "decay", "kdev", "lipschitz", "n_resolved",
+              f"err_at_d_val ({metric})", "d_val", "err", "d_star", "")
     table = [header]
 
     def f(v: Any, spec: str = ".4g") -> str:
@@ -347,9 +409,10 @@ def ranked_table_lines(rows: Sequence[dict[str, Any]], task: str | None) -> list
         table.append((f(r["rank"]) if r["rank"] is not None else "-", r["context"],
                       f(r["tau"]) if r["tau"] is not None else "inf", str(r["d_hat"]),
                       f(r["decay_rate"]), f(r["kernel_deviation"]), f(r["lipschitz"]),
+                      f(r.get("n_resolved")), f(r.get("err_at_d_val")), f(r.get("d_val")),
                       f(r.get("err")), f(r.get("d_star")), "abstain" if r["abstain"] else ""))
     widths = [max(len(row[c]) for row in table) for c in range(len(header))]
-    left = {1, 9}
+    left = {1, len(header) - 1}
     return ["  ".join(cell.ljust(widths[c]) if c in left else cell.rjust(widths[c])
                       for c, cell in enumerate(row)).rstrip() for row in table]
 
@@ -363,7 +426,7 @@ def write_figures(out_dir: Path, rows: Sequence[dict[str, Any]], plan: RunPlan,
                           out_dir / "spectra.png", families=families,
                           title=f"{plan.name}: spectra of the candidates (s_i², i = 1..{plan.d0})")]
     curves = {r["context"]: ([math.inf if v is None else v for v in r["tau_curve"]],
-                             r.get("err_curve")) for r in rows}
+                             r.get("err_curve"), r.get("err_dims")) for r in rows}
     paths.append(tau_error_curves(curves, out_dir / "tau_and_error_curves.png",
                                   families=families, title=f"{plan.name}: τ_d and err_d",
                                   error_label=("err_d (one-hot MSE)"
@@ -371,12 +434,12 @@ def write_figures(out_dir: Path, rows: Sequence[dict[str, Any]], plan: RunPlan,
                                                else "err_d (MSE, standardised target)")))
     if any(r.get("err") is not None for r in rows):
         p, s = correlation["pearson"], correlation["spearman"]
-        title = (f"{plan.name}: τ vs err_d*, Pearson {'n/a' if p is None else f'{p:.3f}'}, "
+        title = (f"{plan.name}: τ vs err_at_d_val, Pearson {'n/a' if p is None else f'{p:.3f}'}, "
                  f"Spearman {'n/a' if s is None else f'{s:.3f}'} over {correlation['n']} "
                  "ranked candidates")
         paths.append(tau_error_scatter(rows, out_dir / "tau_vs_error.png", title=title,
-                                       annotate=True,
-                                       error_label="err_d*" + (" (one-hot MSE)"
+                                       annotate=True, error_key="err_at_d_val",
+                                       error_label="err_at_d_val" + (" (one-hot MSE)"
                                                                if plan.task == "classification"
                                                                else " (MSE, standardised)")))
     return paths
@@ -407,9 +470,14 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
                  f"{settings.diagnostic_rows} × {settings.diagnostic_rows} sampled pairs; "
                  f"Lipschitz estimate on {settings.lipschitz_rows} sampled points")
     if has_probe:
-        lines.append("- validation: μ₁..μ_d₀ extended to the downstream rows; ridge probe on the "
-                     "first d features for every d (α on a validation split of downstream-train), "
-                     "error on test; err_d* = min_d err_d")
+        lines.append("- validation: the resolved components (the stable extension) on the "
+                     "downstream rows; ridge probe on the first d of them for every d (α and "
+                     "d chosen on a validation split of downstream-train: err_at_d_val, the "
+                     "label-honest error; err = min_d of the test error, the paper's err_d*)")
+    if plan.scan:
+        lines.append(f"- candidates chosen from a τ scan of {len(plan.scan)} KNN and RBF "
+                     "strengths: up to 4 per family where τ ranks (evenly spread), one masked "
+                     "KNN and one masked RBF at the middle of those")
     lines.append(f"- {len(rows)} candidates in {elapsed:.0f} s")
     lines += [f"- note: {n}" for n in plan.notes]
     lines.append("")
@@ -424,7 +492,7 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
     lines.append("")
     headers = ["rank", "context", "τ", "d̂", "decay λ", "kernel dev.", "Lipschitz", "s₁²"]
     if has_probe:
-        headers += ["err_d*", "d*", "err rank"]
+        headers += ["resolved", "err_at_d_val", "d_val", "rank", "err_d*", "d*", "rank"]
     table_rows = []
     for r in rows:
         row = [fmt(r["rank"]) if r["rank"] is not None else "abstain", f"`{r['context']}`",
@@ -432,27 +500,43 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
                fmt(r["decay_rate"], ".4g"), fmt(r["kernel_deviation"], ".4g"),
                fmt(r["lipschitz"], ".4g"), fmt(r["s1"] ** 2, ".4f")]
         if has_probe:
-            row += [fmt(r.get("err"), ".4g"), fmt(r.get("d_star")), fmt(r.get("err_rank"))]
+            row += [fmt(r.get("n_resolved")), fmt(r.get("err_at_d_val"), ".4g"),
+                    fmt(r.get("d_val")), fmt(r.get("err_rank")), fmt(r.get("err"), ".4g"),
+                    fmt(r.get("d_star")), fmt(r.get("err_star_rank"))]
         table_rows.append(row)
-    lines.extend(markdown_table(headers, table_rows, align="rlrrrrrrrrr"))
+    lines.extend(markdown_table(headers, table_rows, align="rlrrrrrr" + "r" * 7))
     lines.append("")
     if has_probe:
         lines.append("## Does τ predict the probe error?")
         lines.append("")
+        paper = correlation_of(rows, "err")
         lines.append(
-            f"Across the {correlation['n']} ranked candidates, Pearson r(τ, err_d*) = "
-            f"{fmt(correlation['pearson'])} and Spearman ρ = {fmt(correlation['spearman'])} "
-            f"(positive = lower τ goes with lower error). Over all {correlation['n_all']} "
-            f"candidates with a finite τ (abstentions included): Pearson "
+            f"Across the {correlation['n']} ranked candidates, with the label-honest error "
+            f"(d chosen on validation rows): Pearson r(τ, err_at_d_val) = "
+            f"{fmt(correlation['pearson'])}, Spearman ρ = {fmt(correlation['spearman'])} "
+            f"(positive = lower τ goes with lower error). With the paper's err_d* (d chosen on "
+            f"the test rows): Pearson {fmt(paper['pearson'])}, Spearman "
+            f"{fmt(paper['spearman'])}. Over all {correlation['n_all']} candidates with a finite "
+            f"τ (abstentions included), label-honest: Pearson "
             f"{fmt(correlation['pearson_all'])}, Spearman {fmt(correlation['spearman_all'])}.")
+        lines.append("")
+    if plan.scan:
+        lines.append("## The τ scan that chose the candidates")
+        lines.append("")
+        lines.extend(markdown_table(
+            ["family", "context", "τ", "ranked", "kept"],
+            [[r["family"], f"`{r['context']}`", fmt(r["tau"], ".4f"),
+              "no (abstains)" if r["abstain"] else "yes",
+              "yes" if r["context"] in plan.candidates else ""] for r in plan.scan],
+            align="llrll"))
         lines.append("")
     lines.append("## Figures")
     lines.append("")
     captions = {"spectra.png": "Spectra s_i² against i (log–log).",
                 "tau_and_error_curves.png": "τ_d against d (left) beside the probe error err_d "
                                             "against d (right).",
-                "tau_vs_error.png": "τ against err_d*, one point per candidate (hollow: "
-                                    "abstained)."}
+                "tau_vs_error.png": "τ against the label-honest probe error err_at_d_val, "
+                                    "one point per candidate (hollow: abstained)."}
     for path in figures:
         lines.append(f"![{path.stem}]({path.name})")
         lines.append("")
@@ -509,8 +593,9 @@ def run_main_job(out_dir: str | Path, settings: RunSettings | None = None,
         "n_test": plan.n_test, "d0": plan.d0, "settings": settings.as_config(),
         "recommendation": rec, "correlation": corr,
         "candidates": [{k: v for k, v in r.items() if k not in ("tau_curve", "err_curve",
-                                                                 "singular_values")}
+                                                                 "err_dims", "singular_values")}
                        for r in rows],
+        "scan": plan.scan, "correlation_paper_err": correlation_of(rows, "err"),
         "failed": [{"context": r["key"], "error": r["error"]} for r in failed],
         "notes": plan.notes, "elapsed_seconds": elapsed,
         "grid": grid.summary.as_dict(),

@@ -58,16 +58,16 @@ def _finite(value: Any) -> bool:
 
 def tau_error_scatter(rows: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = "",
                       error_label: str = "err_{d*}", annotate: bool = False,
-                      tau_cap: float | None = None) -> Path:
+                      tau_cap: float | None = None, error_key: str = "err") -> Path:
     """τ (x) against the probe error (y), one point per context, coloured by ``row["family"]``.
 
-    ``rows`` need ``tau``, ``err``, ``family`` and ``abstain`` (and ``context`` when
+    ``rows`` need ``tau``, ``err`` (or ``error_key``), ``family`` and ``abstain`` (and ``context`` when
     ``annotate``). τ beyond ``tau_cap`` (default: 3, or the largest ranked τ if higher) is drawn
     at the cap with a right-pointing marker, so that a few huge abstaining values do not squash
     the plot; the caption says so.
     """
     fig, (ax,) = _figure(6.4, 4.6)
-    points = [r for r in rows if _finite(r.get("tau")) and _finite(r.get("err"))]
+    points = [r for r in rows if _finite(r.get("tau")) and _finite(r.get(error_key))]
     ranked_taus = [r["tau"] for r in points if not r.get("abstain")]
     cap = tau_cap if tau_cap is not None else max([3.0, *ranked_taus])
     capped = 0
@@ -80,7 +80,7 @@ def tau_error_scatter(rows: Sequence[Mapping[str, Any]], path: str | Path, *, ti
             if not sel:
                 continue
             x = np.array([min(r["tau"], cap) for r in sel])
-            y = np.array([r["err"] for r in sel])
+            y = np.array([r[error_key] for r in sel])
             over = np.array([r["tau"] > cap for r in sel])
             capped += int(over.sum())
             label = family if not abstain else f"{family} (abstain)"
@@ -92,7 +92,7 @@ def tau_error_scatter(rows: Sequence[Mapping[str, Any]], path: str | Path, *, ti
                            linewidths=1.0)
         if annotate:
             for r in group:
-                ax.annotate(str(r.get("context", "")), (min(r["tau"], cap), r["err"]),
+                ax.annotate(str(r.get("context", "")), (min(r["tau"], cap), r[error_key]),
                             fontsize=6, alpha=0.8, xytext=(3, 2), textcoords="offset points")
     ax.set_xlabel("τ (lower predicts a better context)")
     ax.set_ylabel(error_label)
@@ -137,11 +137,15 @@ def tau_error_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
                      error_label: str = "err_d", title: str = "", max_tau: float = 3.0) -> Path:
     """Two panels: τ_d against d (left) and the probe error err_d against d (right).
 
-    ``curves`` maps a context to (τ_d for d = 1..d₀−1, err_d for d = 1..D or None); the minimum
-    of each curve is marked. τ_d above ``max_tau`` is clipped to keep the panel readable.
+    ``curves`` maps a context to (τ_d for d = 1..d₀−1, err_d or None[, the d of each err_d]):
+    without the third entry err_d is drawn at d = 1..D; with it (the probe on the resolved
+    components), at those component counts. The minimum of each curve is marked. τ_d above
+    ``max_tau`` is clipped to keep the panel readable.
     """
     fig, (left, right) = _figure(11.0, 4.4, ncols=2)
-    for name, (tau_d, err_d) in curves.items():
+    for name, entry in curves.items():
+        tau_d, err_d = entry[0], entry[1]
+        err_dims = entry[2] if len(entry) > 2 else None
         colour = family_colour(families.get(name, "")) if families else None
         t = np.asarray(tau_d, dtype=float)
         d = np.arange(1, t.size + 1)
@@ -155,7 +159,7 @@ def tau_error_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
             line = None
         if err_d is not None:
             e = np.asarray(err_d, dtype=float)
-            de = np.arange(1, e.size + 1)
+            de = np.arange(1, e.size + 1) if err_dims is None else np.asarray(err_dims)
             colour2 = line.get_color() if line is not None else colour
             right.plot(de, e, lw=1.0, label=name, color=colour2, alpha=0.85)
             k = int(np.nanargmin(e))

@@ -101,6 +101,9 @@ class Contexture(TransformerMixin, BaseEstimator):
         refits on at most ``check_rows`` rows). ``raw``: all d components, the Nyström form as is.
     folds, check_rows : int
         The cross-fit of the extension check: its number of folds and the rows it uses at most.
+    n_jobs : int or None
+        BLAS threads of the solver (None: decided once per process, see
+        :func:`~contextures.spectral.threads.default_threads`).
 
     Attributes
     ----------
@@ -123,7 +126,7 @@ class Contexture(TransformerMixin, BaseEstimator):
     def __init__(self, context="knn(k=30)", n_components: int = 8, solver: str = "auto",
                  random_state=None, memory_budget=None, tol: float = DEFAULT_TOL,
                  extension: str = "stable", folds: int = DEFAULT_FOLDS,
-                 check_rows: int = DEFAULT_MAX_ROWS):
+                 check_rows: int = DEFAULT_MAX_ROWS, n_jobs: int | None = None):
         self.context = context
         self.n_components = n_components
         self.solver = solver
@@ -133,6 +136,7 @@ class Contexture(TransformerMixin, BaseEstimator):
         self.extension = extension
         self.folds = folds
         self.check_rows = check_rows
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -152,9 +156,19 @@ class Contexture(TransformerMixin, BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise ParameterError(f"{name} must be an integer ≥ {low}, got {value!r}")
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(
+                self.n_jobs, int | np.integer) or not 1 <= self.n_jobs <= 1024):
+            raise ParameterError(f"n_jobs must be None or an integer in [1, 1024], "
+                                 f"got {self.n_jobs!r}")
 
-    def fit(self, X, y=None):
-        """Build the context on X (and y, for label contexts) and solve for its contexture."""
+    def fit(self, X, y=None, *, cache=None, keep_operator: bool = False):
+        """Build the context on X (and y, for label contexts) and solve for its contexture.
+
+        ``cache``: a :class:`~contextures.contexts.ContextCache` of X, so that contexts fitted on
+        the same rows share neighbour lists and distance matrices (the studies pass one).
+        ``keep_operator``: keep the finite-sample operator as ``operator_`` (for diagnostics;
+        it can be as large as n × n).
+        """
         X = _validated(self, X, reset=True, what="Contexture.fit")
         n = X.shape[0]
         d = _check_components(self.n_components, n)
@@ -179,7 +193,7 @@ class Contexture(TransformerMixin, BaseEstimator):
                                                         tol=self.tol)
         else:
             context = clone(base)
-            context.fit(X, y)
+            context.fit(X, y, cache=cache)
             if isinstance(context, MixtureContext) and context.weights_ is None:
                 _, history, result = minimax_weights(context, d, solver=call, tol=self.tol,
                                                      random_state=rng, memory_budget=budget)
@@ -188,8 +202,9 @@ class Contexture(TransformerMixin, BaseEstimator):
             else:
                 op = context.operator(budget)
                 result = solve(op, d, call, tol=self.tol, random_state=rng,
-                               memory_budget=budget)
+                               memory_budget=budget, threads=self.n_jobs)
         W = op.extension_weights(result.right_vectors, result.singular_values)
+        self.operator_ = op if keep_operator else None
         self.context_ = context
         self.extension_weights_ = W
         fitted_X = X if rows is None else X[rows]
