@@ -1,0 +1,178 @@
+"""Matrix-free STKR solves on a context's operator (the propagation iterations).
+
+Notation. The context is fitted on all N rows (labelled and unlabelled), with P_X uniform on them;
+its operator gives M = Q Qᵀ (N × N, never formed) whose eigenpairs are (λ_i, u_i), and the dual
+kernel on the rows is k(x_i, x_j) = N M_ij. L is the set of the n labelled rows, S the N × n
+matrix that places a vector of L into R^N, y the (centred) targets of L, one column per target.
+For a transformation s(λ) = λ h(λ) the labelled Gram matrix of k_s is G_s = N Sᵀ M h(M) S and
+STKR's coefficients are
+
+    α̂ = (G_s + n β I)⁻¹ y.                                                            (1)
+
+With b = h(M) S α̂ ∈ R^N the fitted function is f̂ = N M b on the rows and, at any point x
+with transition row p(x) = P⁺(· | x),
+
+    f̂(x) = k(x, X) b = p(x) · w,    w = √N D_c^{-1/2} Qᵀ b,                             (2)
+
+because k(x, x_j) = Σ_a p_a(x) P⁺(a | x_j) / P_A(a). On a fitted row p(x_j) · w = N (M b)_j, so
+(2) reproduces the fitted values; nothing is divided by an eigenvalue, so (2) is bounded by the
+entries of w wherever the row p(x) is a probability vector.
+
+**Inverse Laplacian** (h(λ) = 1/(1 − ηλ)). Then (I − ηM) b = S α̂, hence ηMb = b − Sα̂ and (1)
+reads (N/η)(Sᵀb − α̂) + nβ α̂ = y. Together:
+
+    [ I − ηM    −S          ] [ b ]   [ 0      ]
+    [ −Sᵀ       (1 − ηnβ/N) ] [ α̂ ] = [ −ηy/N ],                                       (3)
+
+one symmetric sparse system of size N + n, in which each step propagates once through the
+context (one product with M) — the fixed point of the paper's propagation iteration (STKR-Prop),
+solved here by MINRES instead of Richardson's iteration. Eliminating b gives back (1): the Schur
+complement of the first block is −(η/N)(G_s + nβI), negative definite, so (3) is nonsingular
+for every β > 0, and MINRES converges at a rate set by 1 − η and by the conditioning of G_s + nβI.
+The α̂ rows are scaled by t_j = (η (M_jj + nβ/N))^{-1/2}, which makes the diagonal of that Schur
+complement about 1. The fitted values need no further product: f̂ = N M b = (N/η)(b − S α̂).
+
+**Polynomial** (h(λ) = λ^{p−1}; p = 1 is kernel ridge with k itself). G_s v = N Sᵀ M^p S v costs p
+propagations; (1) is solved by conjugate gradients (G_s + nβI is positive definite), then
+b = M^{p−1} S α̂.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._memory import check_allocation
+from ..exceptions import ParameterError
+from ._krylov import KrylovResult, block_cg, block_minres
+
+
+@dataclass
+class Solution:
+    """One STKR solve: α̂ (n × C), b = h(M) S α̂ (N × C) and the Krylov report."""
+
+    alpha: np.ndarray
+    b: np.ndarray
+    krylov: KrylovResult
+
+
+class Propagator:
+    """The products STKR needs from a fitted context's operator (uniform P_X on its N rows)."""
+
+    def __init__(self, context, op, X: np.ndarray, memory_budget=None):
+        self.context = context
+        self.op = op
+        self.N = op.n_samples
+        self.memory_budget = memory_budget
+        self.products = 0
+        self._diag = self._kernel_diagonal(X)
+
+    def M(self, V: np.ndarray) -> np.ndarray:
+        """M V = Q (Qᵀ V), never forming M."""
+        self.products += V.shape[1]
+        return self.op.gram_matmat(V)
+
+    def _kernel_diagonal(self, X: np.ndarray) -> np.ndarray:
+        """k(x_j, x_j) = Σ_a P⁺(a|x_j)² / P_A(a) for every row (= N M_jj), from transition rows."""
+        m = self.op.shape[1]
+        inv_c = self.op.extension_weights(np.ones((m, 1)), np.ones(1))[:, 0] ** 2
+        out = np.empty(self.N)
+        step = max(1, min(self.N, (1 << 23) // max(1, self.op.P.shape[1])))
+        try:
+            for i0 in range(0, self.N, step):
+                T = self.context.transition(X[i0:i0 + step])
+                if sp.issparse(T):
+                    out[i0:i0 + step] = np.asarray(T.multiply(T) @ inv_c).ravel()
+                else:
+                    T = np.asarray(T)
+                    out[i0:i0 + step] = (T * T) @ inv_c
+        except ParameterError:  # no transition rows (graphs): the operator's own kernel
+            for j in range(self.N):
+                out[j] = self.op.kernel(np.array([j]), np.array([j]))[0, 0]
+        return out
+
+    def kernel_diagonal(self, rows: np.ndarray) -> np.ndarray:
+        """k(x_j, x_j) for the given rows."""
+        return self._diag[rows]
+
+    def weights(self, b: np.ndarray) -> np.ndarray:
+        """w of (2) for b (see :func:`context_weights`)."""
+        return context_weights(self.op, b)
+
+    def check_memory(self, n_labelled: int, columns: int, what: str) -> None:
+        check_allocation(8.0 * 10 * (self.N + n_labelled) * max(1, columns), self.memory_budget,
+                         what)
+
+
+def context_weights(op, b: np.ndarray) -> np.ndarray:
+    """w = √N D_c^{-1/2} Qᵀ b over every context value (zero on values no row reaches), (2)."""
+    QTb = op.rmatmat(b)
+    return np.sqrt(op.n_samples) * op.extension_weights(QTb, np.ones(b.shape[1]))
+
+
+def solve_inverse_laplacian(prop: Propagator, rows: np.ndarray, Y: np.ndarray, eta: float,
+                            beta: float, *, start: Solution | None = None, tol: float = 1e-6,
+                            maxiter: int = 2000) -> Solution:
+    """α̂ and b for s(λ) = λ/(1 − ηλ) by MINRES on the joint system (3) of the module docstring."""
+    N, n = prop.N, rows.size
+    prop.check_memory(n, Y.shape[1], f"the propagation vectors of {N} rows")
+    gamma = 1.0 - eta * n * beta / N
+    t = 1.0 / np.sqrt(eta * (prop.kernel_diagonal(rows) / N + n * beta / N))
+    t = t[:, None]
+
+    def apply(Z: np.ndarray) -> np.ndarray:
+        b, a = Z[:N], Z[N:]
+        out = np.empty_like(Z)
+        out[:N] = b - eta * prop.M(b)
+        out[rows] -= t * a
+        out[N:] = -t * b[rows] + gamma * (t * t) * a
+        return out
+
+    B = np.zeros((N + n, Y.shape[1]))
+    B[N:] = -t * (eta / N) * Y
+    X0 = None
+    if start is not None:
+        X0 = np.vstack([start.b, start.alpha / t])
+    res = block_minres(apply, B, X0=X0, tol=tol, maxiter=maxiter)
+    return Solution(alpha=t * res.X[N:], b=res.X[:N], krylov=res)
+
+
+def fitted_inverse_laplacian(prop: Propagator, rows: np.ndarray, sol: Solution,
+                             eta: float) -> np.ndarray:
+    """f̂ on every row: N M b = (N/η)(b − S α̂), no further product."""
+    f = sol.b.copy()
+    f[rows] -= sol.alpha
+    return (prop.N / eta) * f
+
+
+def _powers(prop: Propagator, V: np.ndarray, times: int) -> np.ndarray:
+    for _ in range(times):
+        V = prop.M(V)
+    return V
+
+
+def solve_poly(prop: Propagator, rows: np.ndarray, Y: np.ndarray, p: int, beta: float, *,
+               start: Solution | None = None, tol: float = 1e-6,
+               maxiter: int = 2000) -> Solution:
+    """α̂ and b for s(λ) = λ^p by conjugate gradients on (1), G_s v = N Sᵀ M^p S v."""
+    N, n = prop.N, rows.size
+    prop.check_memory(n, Y.shape[1], f"the propagation vectors of {N} rows")
+
+    def apply(A: np.ndarray) -> np.ndarray:
+        V = np.zeros((N, A.shape[1]))
+        V[rows] = A
+        return N * _powers(prop, V, p)[rows] + (n * beta) * A
+
+    diag = prop.kernel_diagonal(rows) + n * beta if p == 1 else None
+    res = block_cg(apply, Y, X0=None if start is None else start.alpha, tol=tol,
+                   maxiter=maxiter, precondition=diag)
+    V = np.zeros((N, Y.shape[1]))
+    V[rows] = res.X
+    return Solution(alpha=res.X, b=_powers(prop, V, p - 1), krylov=res)
+
+
+def fitted_poly(prop: Propagator, sol: Solution) -> np.ndarray:
+    """f̂ on every row: N M b."""
+    return prop.N * prop.M(sol.b)

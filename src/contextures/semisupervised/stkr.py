@@ -1,0 +1,699 @@
+"""``STKR``: spectrally transformed kernel regression with a context's kernel (few labels, many rows).
+
+    >>> from contextures.semisupervised import STKR
+    >>> y_partial = y.copy(); y_partial[unlabelled] = -1          # NaN for a real-valued target
+    >>> model = STKR("knn(k=10)", transformation="inverse_laplacian").fit(X, y_partial)
+    >>> model.transformation_, model.alpha_       # chosen by cross-validation on the labelled rows
+    >>> model.predict(X_new), model.predict_proba(X_new), model.transduction_
+
+The estimator (Zhai, Pukdee, Jin, Balcan and Ravikumar, "Spectrally Transformed Kernel
+Regression", ICLR 2024). The context is fitted on every row of X, labelled or not: the unlabelled
+rows estimate P_X and with it the eigenpairs (λ_i, μ_i) of the context's kernel
+k(x, x') = Σ_i λ_i μ_i(x) μ_i(x'). A transformation s (:mod:`~contextures.semisupervised.transforms`)
+gives k_s(x, x') = Σ_i s(λ_i) μ_i(x) μ_i(x'), and with the n labelled rows (x_j, y_j),
+
+    f̂ = argmin_{f ∈ H_{k_s}} (1/n) Σ_j (f(x_j) − y_j)² + β ‖f‖²_{H_{k_s}},
+    f̂(x) = ȳ + k_s(x, X_L) α̂,     α̂ = (G_s + n β I)⁻¹ (y − ȳ),
+
+G_s = [k_s(x_i, x_j)] over the labelled rows. The targets are centred by their labelled mean ȳ,
+which is added back unpenalised (the constant μ_0 is in the kernel anyway; centring keeps a
+large offset from being shrunk). ``alpha`` is β.
+
+Computation. For ``inverse_laplacian``, ``poly`` and ``identity`` the solve is matrix-free on the
+context's operator (:mod:`~contextures.semisupervised._propagation`): no n × n matrix for sparse
+(KNN) contexts, memory checked against the budget, and new rows are predicted through the
+context's transition rows, f̂(x) = ȳ + p(x) · w. For ``topd`` the kernel is the exact top-d
+contexture: the spectral engine's :class:`~contextures.spectral.Contexture` with its stable
+extension, and f̂ = ȳ + Σ_{i≤d} θ_i μ_i with θ = argmin Σ_j (μ(x_j)·θ − y_j)² + nβ Σ_i θ_i²/λ_i
+(only the components the sample resolves, see :mod:`contextures.spectral.extension`).
+
+Classes. Class labels are regressed one-hot (centred), one column per class; ``predict_proba``
+clips the C outputs at 0 and renormalises them (they sum to 1 before clipping, because the
+centred one-hot columns sum to 0), and ``predict`` takes the most probable class.
+
+Unlabelled rows. Class labels mark them with −1 (integers, or −1 inside an object array; another
+marker with ``unlabelled=…``), a real-valued target with NaN — scikit-learn's two conventions.
+With ``task="auto"`` a float target is real-valued (NaN marks its unlabelled rows) and any other
+target holds class labels (−1 marks them); a float target that contains −1 mixes the conventions
+and is refused, unless ``task="regression"`` says that −1 is a value. NaN among class labels is
+refused likewise.
+
+Cross-validation. When ``alpha`` is None, or the transform leaves its parameter out
+(``inverse_laplacian``, ``poly``, ``topd``), both are chosen by K-fold cross-validation on the
+labelled rows only (stratified for classes; the held-out labelled rows stay in the context as
+unlabelled rows): the smallest mean squared error of the held-out (one-hot) targets over the grid
+of :data:`~contextures.semisupervised.transforms.GRIDS` × β, where β is searched relative to the
+kernel's scale, n β = r · mean_j k(x_j, x_j) over the labelled rows, r ∈ :data:`RIDGE_GRID`.
+Every point of the grid and its error is in ``cv_results_``; the choice is ``transformation_``
+and ``alpha_``. With fewer than :data:`MIN_CV_ROWS` labelled rows there is no cross-validation and the
+defaults :data:`DEFAULT_CHOICE` are used (said in ``cv_note_``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from .._memory import check_allocation, fits, resolve_budget
+from ..contexts.base import Context, make_context
+from ..exceptions import ConvergenceWarning, InputTypeError, ParameterError
+from ._propagation import (
+    Propagator,
+    context_weights,
+    fitted_inverse_laplacian,
+    fitted_poly,
+    solve_inverse_laplacian,
+    solve_poly,
+)
+from .transforms import SpectralTransform, parse_transform
+
+TASKS = ("auto", "classification", "regression")
+SOLVERS = ("auto", "propagation", "dense")
+DENSE_MAX_ROWS = 1000
+"""``solver="auto"`` eigendecomposes M densely up to this many rows, propagates beyond."""
+RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+"""r in n β = r · mean_j k(x_j, x_j): β relative to the kernel's scale on the labelled rows."""
+DEFAULT_CHOICE = {"inverse_laplacian": 0.99, "poly": 4, "topd": 16, "ridge": 1.0}
+"""Transform parameters and r used when there are too few labelled rows to cross-validate."""
+MIN_CV_ROWS = 4
+CV_TOL = 1e-4
+"""Relative residual of the solves inside cross-validation (the final solve uses ``tol``)."""
+_PREDICT_BLOCK = 1 << 23  # entries of transition rows per prediction block (64 MB of float64)
+
+
+def _validated(estimator, X, *, reset: bool, what: str) -> np.ndarray:
+    """X through scikit-learn's validation (its messages), as the project's typed errors."""
+    try:
+        return validate_data(estimator, X, reset=reset, dtype=np.float64, order="C",
+                             accept_sparse=False, ensure_all_finite=True, ensure_min_samples=2
+                             if reset else 1)
+    except TypeError as exc:   # sparse input, or objects that are not numbers
+        raise InputTypeError(f"{what}: {exc}") from exc
+    except ValueError as exc:
+        if isinstance(exc, ParameterError):
+            raise
+        message = re.sub(r"\s*array=\[.*?\]\.?\s*", " ", str(exc), flags=re.S).strip()
+        raise ParameterError(f"{what}: {message}") from exc
+
+
+def _is_marker(values: np.ndarray, marker) -> np.ndarray:
+    """Entries equal to the unlabelled marker (none when the marker is None)."""
+    if marker is None:
+        return np.zeros(values.shape, dtype=bool)
+    if values.dtype.kind in "iuf" and isinstance(marker, numbers.Number):
+        return values == marker
+    out = np.zeros(values.shape, dtype=bool)
+    for i, v in enumerate(values):
+        if type(v) is not bool and _same_value(v, marker):
+            out[i] = True
+    return out
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, numbers.Number) != isinstance(b, numbers.Number):
+        return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _has_nan(values: np.ndarray) -> bool:
+    if values.dtype.kind == "f":
+        return bool(np.isnan(values).any())
+    if values.dtype.kind == "O":
+        return any(isinstance(v, float) and v != v for v in values)
+    return False
+
+
+_MIXED = ("STKR.fit: unlabelled rows are marked by {marker!r} in class labels and by NaN in a real-valued "
+          "target; {what}. Pass class labels with {marker!r} for unlabelled rows, or a float target "
+          "with NaN for them, or task='regression' if {marker!r} is a value of the target")
+
+
+def read_target(y, n_rows: int, task: str, marker=-1):
+    """(task, labelled mask, targets of the labelled rows, classes or None) from a partial y.
+
+    ``marker`` marks the unlabelled rows of class labels (−1 by default; None: every row is
+    labelled). The rules are those of the module docstring; every refusal says which rule it
+    applies.
+    """
+    if y is None:
+        raise ParameterError("STKR requires y to be passed, but the target y is None (mark "
+                             "unlabelled rows with −1 for class labels or NaN for a real-valued "
+                             "target)")
+    try:
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty((n_rows, 1)), y)
+    except ValueError as exc:
+        raise ParameterError(f"STKR.fit: {exc}") from exc
+    kind = y.dtype.kind
+    if task == "auto":
+        if kind == "f":
+            if _is_marker(y, marker).any():
+                raise ParameterError(_MIXED.format(
+                    marker=marker, what=f"this float target contains {marker!r}"))
+            task = "regression"
+        elif kind in "iubOUS":
+            if _has_nan(y):
+                raise ParameterError(_MIXED.format(marker=marker,
+                                                   what="these class labels contain NaN"))
+            task = "classification"
+        else:
+            raise ParameterError(f"STKR.fit: cannot read a target of dtype {y.dtype}")
+    if task == "classification":
+        if _has_nan(y):
+            raise ParameterError(_MIXED.format(marker=marker,
+                                               what="these class labels contain NaN"))
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ParameterError(f"STKR.fit: {exc} (task='classification' needs class labels)"
+                                 ) from exc
+        labelled = ~_is_marker(y, marker)
+        if not labelled.any():
+            raise ParameterError(f"STKR.fit: no labelled rows: every entry of y is {marker!r} (the "
+                                 "mark of an unlabelled row); label at least one row of each of "
+                                 "two classes")
+        classes, codes = np.unique(y[labelled], return_inverse=True)
+        if classes.size < 2:
+            raise ParameterError(f"STKR.fit: only one class ({classes[0]}) among the "
+                                 f"{int(labelled.sum())} labelled rows; classification needs "
+                                 "labelled rows of at least two classes")
+        return task, labelled, codes.astype(np.int64), classes
+    try:
+        values = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"STKR.fit: a real-valued target must be numeric ({exc})") from exc
+    if np.isinf(values).any():
+        raise ParameterError("STKR.fit: Input y contains infinity; a real-valued target marks "
+                             "unlabelled rows with NaN, never ±inf")
+    labelled = ~np.isnan(values)
+    if not labelled.any():
+        raise ParameterError("STKR.fit: no labelled rows: every entry of y is NaN (the mark of an "
+                             "unlabelled row of a real-valued target)")
+    return task, labelled, values[labelled], None
+
+
+class STKR(BaseEstimator):
+    """Spectrally transformed kernel regression on a context (see the module docstring).
+
+    Parameters
+    ----------
+    context : str or Context
+        The context whose dual kernel is transformed (``"knn(k=10)"``, ``"rbf(gamma=median)"``…);
+        cloned, never modified. Contexts that need labels are refused (the labels are partial).
+    transformation : str
+        ``inverse_laplacian(eta=η)``, ``poly(p=p)``, ``topd(d=d)`` or ``identity``; a parameter
+        left out is chosen by cross-validation. (Not ``transform``: scikit-learn takes any
+        estimator with a ``transform`` attribute for a transformer.)
+    alpha : float > 0 or None
+        β, the ridge of α̂ = (G_s + nβI)⁻¹ y; None chooses it by cross-validation.
+    task : ``"auto"``, ``"classification"`` or ``"regression"``
+        How y is read (module docstring); ``auto`` decides from its dtype.
+    unlabelled : scalar or None
+        The class label that marks an unlabelled row (−1, scikit-learn's convention); None when
+        every class label is a label. A real-valued target always marks them with NaN.
+    cv : int ≥ 2
+        Folds of the cross-validation (fewer when there are fewer labelled rows).
+    solver : ``"auto"``, ``"propagation"`` or ``"dense"``
+        ``propagation``: the matrix-free solves. ``dense``: M = Q Qᵀ formed and eigendecomposed
+        once (memory-checked; exact, and fast for small N when cross-validation solves many
+        systems). ``auto``: dense up to :data:`DENSE_MAX_ROWS` rows when it fits the memory
+        budget, propagation beyond. (``topd`` always uses the spectral engine.)
+    tol, max_iter
+        Relative residual and iteration limit of the propagation solves.
+    random_state : int or None
+        Seeds the folds and the spectral solver of ``topd`` (0 when None).
+    memory_budget : int, str or None
+        Bytes the fit may allocate (default: half the available memory).
+
+    Attributes
+    ----------
+    task_ : ``"classification"`` or ``"regression"``; ``classes_`` for classification.
+    transformation_ : the transformation used, with its parameter (canonical spec string).
+    alpha_ : β used; ``ridge_ratio_`` the r it corresponds to (n β = r · mean k(x_j, x_j)).
+    cv_results_ : ``{"transform": [...], "alpha": [...], "ridge_ratio": [...], "error": [...]}``
+        over the grid (empty when nothing was chosen); ``cv_folds_`` and ``cv_note_``.
+    transduction_ : the prediction for every fitted row (classes, or values); for classes also
+        ``label_distributions_`` (n × C).
+    labelled_ : indices of the labelled rows; ``n_labelled_``.
+    dual_coef_ : α̂ (n_labelled × C'), ``y_offset_`` ȳ.
+    context_ : the fitted context; ``contexture_`` for ``topd`` (else None).
+    solver_info_ : iterations, products with M and relative residual of the final solve;
+        ``n_iter_`` the iterations (1 for the direct solve of ``topd``).
+    n_features_in_, fit_time_.
+    """
+
+    def __init__(self, context="knn(k=10)", transformation: str = "inverse_laplacian",
+                 alpha: float | None = None, task: str = "auto", unlabelled=-1, cv: int = 5,
+                 solver: str = "auto", tol: float = 1e-6, max_iter: int = 3000,
+                 random_state=None, memory_budget=None):
+        self.context = context
+        self.transformation = transformation
+        self.alpha = alpha
+        self.task = task
+        self.unlabelled = unlabelled
+        self.cv = cv
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.memory_budget = memory_budget
+
+    # --- scikit-learn plumbing ----------------------------------------------------------------
+    def _classifying(self) -> bool:
+        task = getattr(self, "task_", None) or self.task
+        return task != "regression"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        if self.task == "classification":
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        elif self.task == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+    def _check_params(self) -> tuple[SpectralTransform, float | None]:
+        if self.task not in TASKS:
+            raise ParameterError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.solver not in SOLVERS:
+            raise ParameterError(f"solver must be one of {', '.join(SOLVERS)}, got "
+                                 f"{self.solver!r}")
+        transform = parse_transform(self.transformation)
+        alpha = self.alpha
+        if alpha is not None:
+            if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
+                    or not np.isfinite(alpha) or alpha <= 0):
+                raise ParameterError(f"alpha (β) must be a positive number or None, got {alpha!r}")
+            alpha = float(alpha)
+        for name, low in (("cv", 2), ("max_iter", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ParameterError(f"{name} must be an integer ≥ {low}, got {value!r}")
+        if (isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real)
+                or not 0 < self.tol < 1):
+            raise ParameterError(f"tol must be a number in (0, 1), got {self.tol!r}")
+        return transform, alpha
+
+    def _seed(self) -> int:
+        rs = self.random_state
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+            return int(rs)
+        return 0
+
+    # --- fit ----------------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the context on every row of X and STKR on the labelled rows of y."""
+        start = time.perf_counter()
+        X = _validated(self, X, reset=True, what="STKR.fit")
+        transform, alpha = self._check_params()
+        task, labelled, targets, classes = read_target(y, X.shape[0], self.task,
+                                                     self.unlabelled)
+        budget = resolve_budget(self.memory_budget)
+        base = self.context if isinstance(self.context, Context) else make_context(self.context)
+        if base.needs_labels:
+            raise ParameterError(f"{base.spec()}: a context that needs labels cannot be fitted on "
+                                 "partly unlabelled rows; STKR takes label-free contexts")
+        N = X.shape[0]
+        rows = np.flatnonzero(labelled)
+        if task == "classification":
+            onehot = np.zeros((rows.size, classes.size))
+            onehot[np.arange(rows.size), targets] = 1.0
+            Y = onehot
+        else:
+            Y = targets[:, None].astype(float)
+        check_allocation(8.0 * 4 * N * Y.shape[1], budget,
+                         f"the fitted values of {N} rows × {Y.shape[1]} targets")
+        self.task_ = task
+        if classes is not None:
+            self.classes_ = classes
+        self.labelled_ = rows
+        self.n_labelled_ = int(rows.size)
+        if transform.name == "topd":
+            engine = _TopD(self, base, X, transform, budget)
+            self.context_ = engine.contexture.context_
+        else:
+            context = clone(base)
+            context.fit(X)
+            self.context_ = context
+            dense = self.solver == "dense" or (
+                self.solver == "auto" and N <= DENSE_MAX_ROWS and fits(24.0 * N * N, budget))
+            engine = (_Dense if dense else _Propagation)(self, context, X, budget)
+        ybar = Y.mean(axis=0)
+        # centred one-hot columns sum to 0, so the last class follows from the others
+        reduced = Y[:, :-1] if task == "classification" else Y
+        choice, results, folds, note = _cross_validate(engine, rows, reduced, transform, alpha,
+                                                       task, self.cv, self._seed())
+        self.cv_results_ = results
+        self.cv_folds_ = folds
+        self.cv_note_ = note
+        chosen, ratio, beta = choice
+        self.transformation_ = chosen.spec()
+        self.ridge_ratio_ = ratio
+        self.alpha_ = float(beta)
+        self.y_offset_ = ybar
+        full = task == "classification"
+        fitted = _expand(engine.fit_final(rows, reduced - ybar[:reduced.shape[1]], chosen, beta),
+                         full)
+        self.dual_coef_ = _expand(engine.final_alpha, full)
+        self.solver_info_ = engine.final_info
+        self.n_iter_ = max(1, int(engine.final_info.get("iterations") or 1))
+        self.contexture_ = getattr(engine, "contexture", None)
+        kind, payload = engine.model()
+        if kind == "topd":
+            self._model = (kind, (payload[0], _expand(payload[1], full)))
+        else:
+            self._model = (kind, _expand(payload, full))
+        F = fitted + ybar
+        if task == "classification":
+            P = _probabilities(F)
+            self.label_distributions_ = P
+            self.transduction_ = classes[P.argmax(axis=1)]
+        else:
+            self.transduction_ = F[:, 0]
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    # --- prediction ---------------------------------------------------------------------------
+    def _decision(self, X) -> np.ndarray:
+        check_is_fitted(self, "transduction_")
+        X = _validated(self, X, reset=False, what="STKR.predict")
+        kind, payload = self._model
+        if kind == "topd":
+            contexture, theta = payload
+            return contexture.transform(X)[:, :theta.shape[0]] @ theta + self.y_offset_
+        W = payload
+        out = np.empty((X.shape[0], W.shape[1]))
+        step = max(1, _PREDICT_BLOCK // max(1, W.shape[0]))
+        for i0 in range(0, X.shape[0], step):
+            T = self.context_.transition(X[i0:i0 + step])
+            out[i0:i0 + step] = np.asarray(T @ W)
+        return out + self.y_offset_
+
+    def predict(self, X):
+        """Classes (the most probable) or values at the rows of X, by the inductive form."""
+        F = self._decision(X)
+        if self.task_ == "classification":
+            return self.classes_[_probabilities(F).argmax(axis=1)]
+        return F[:, 0]
+
+    @available_if(lambda self: self._classifying())
+    def predict_proba(self, X):
+        """Class probabilities: the one-hot regression clipped at 0 and renormalised."""
+        check_is_fitted(self, "transduction_")
+        if self.task_ != "classification":
+            raise AttributeError("predict_proba is only defined for class labels")
+        return _probabilities(self._decision(X))
+
+    def score(self, X, y):
+        """Accuracy (classes) or R² (values) on fully labelled rows."""
+        pred = self.predict(X)
+        if self.task_ == "classification":
+            return accuracy_score(y, pred)
+        return r2_score(y, pred)
+
+
+def _expand(F: np.ndarray, full: bool) -> np.ndarray:
+    """Append the last class's column, minus the sum of the others (centred one-hot targets)."""
+    return np.hstack([F, -F.sum(axis=1, keepdims=True)]) if full else F
+
+
+def _probabilities(F: np.ndarray) -> np.ndarray:
+    """Clip the one-hot regression at 0 and renormalise (rows sum to 1 before clipping)."""
+    P = np.clip(F, 0.0, None)
+    total = P.sum(axis=1, keepdims=True)
+    bad = total[:, 0] <= 0
+    if bad.any():  # rounding only: give the row's largest output all the mass
+        P[bad] = 0.0
+        P[bad, F[bad].argmax(axis=1)] = 1.0
+        total[bad] = 1.0
+    return P / total
+
+
+# --- the two computations ---------------------------------------------------------------------
+class _Propagation:
+    """inverse_laplacian / poly / identity: matrix-free on the context's operator."""
+
+    def __init__(self, est: STKR, context, X: np.ndarray, budget):
+        self.est = est
+        self.op = context.operator(budget)
+        self.prop = Propagator(context, self.op, X, memory_budget=budget)
+        self.final_alpha = None
+        self.final_info = None
+        self._weights = None
+
+    def scale(self, rows: np.ndarray) -> float:
+        return float(self.prop.kernel_diagonal(rows).mean())
+
+    def solve(self, transform: SpectralTransform, rows, Y, beta, start=None, final=False):
+        est = self.est
+        # cross-validation compares held-out errors: a residual of CV_TOL is far below them
+        tol = est.tol if final else max(est.tol, CV_TOL)
+        if transform.name == "inverse_laplacian":
+            return solve_inverse_laplacian(self.prop, rows, Y, float(transform.value), beta,
+                                           start=start, tol=tol, maxiter=est.max_iter)
+        p = 1 if transform.name == "identity" else int(transform.value)
+        return solve_poly(self.prop, rows, Y, p, beta, start=start, tol=tol,
+                          maxiter=est.max_iter)
+
+    def predict_rows(self, transform, rows, sol, targets: np.ndarray) -> np.ndarray:
+        if transform.name == "inverse_laplacian":
+            return fitted_inverse_laplacian(self.prop, rows, sol, float(transform.value))[targets]
+        return fitted_poly(self.prop, sol)[targets]
+
+    def fit_final(self, rows, Yc, transform, beta) -> np.ndarray:
+        products = self.prop.products
+        sol = self.solve(transform, rows, Yc, beta, final=True)
+        if not sol.krylov.converged:
+            warnings.warn(f"STKR: the {transform.spec()} solve stopped after "
+                          f"{sol.krylov.iterations} iterations with relative residual "
+                          f"{sol.krylov.residuals.max():.2e} (tol {self.est.tol:g}); raise "
+                          "max_iter or tol", ConvergenceWarning, stacklevel=3)
+        if transform.name == "inverse_laplacian":
+            fitted = fitted_inverse_laplacian(self.prop, rows, sol, float(transform.value))
+        else:
+            fitted = fitted_poly(self.prop, sol)
+        self._weights = self.prop.weights(sol.b)
+        self.final_alpha = sol.alpha
+        self.final_info = {"solver": "propagation", "iterations": int(sol.krylov.iterations),
+                           "products": int(self.prop.products - products),
+                           "residual": float(sol.krylov.residuals.max()),
+                           "converged": bool(sol.krylov.converged),
+                           "operator": self.op.description,
+                           "cv_products": int(products)}
+        return fitted
+
+    def model(self):
+        return ("weights", self._weights)
+
+
+class _Dense:
+    """inverse_laplacian / poly / identity with M eigendecomposed once: exact direct solves.
+
+    With M = U diag(λ) Uᵀ: K_s = N U diag(s(λ)) Uᵀ on the rows, α̂ from the eigendecomposition
+    of its labelled block (one per fold and transform, shared by every β), b = U diag(h(λ)) Uᵀ S α̂
+    and the same weights w as the propagation path.
+    """
+
+    def __init__(self, est: STKR, context, X: np.ndarray, budget):
+        self.op = context.operator(budget)
+        M = self.op.dense_gram()
+        lam, U = np.linalg.eigh(M)
+        self.lam = np.clip(lam, 0.0, 1.0)
+        self.U = U
+        self.N = M.shape[0]
+        self.diag = self.N * np.diag(M).copy()
+        self._gram: dict[str, np.ndarray] = {}
+        self._blocks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self.final_alpha = None
+        self.final_info = None
+        self._weights = None
+
+    def scale(self, rows: np.ndarray) -> float:
+        return float(self.diag[rows].mean())
+
+    def gram(self, transform: SpectralTransform) -> np.ndarray:
+        key = transform.spec()
+        if key not in self._gram:
+            self._gram[key] = self.N * (self.U * transform.s(self.lam)) @ self.U.T
+        return self._gram[key]
+
+    def solve(self, transform, rows, Y, beta, start=None, final=False):
+        key = (transform.spec(), rows.tobytes())
+        if key not in self._blocks:
+            G = self.gram(transform)[np.ix_(rows, rows)]
+            vals, vecs = np.linalg.eigh(0.5 * (G + G.T))
+            self._blocks[key] = (np.clip(vals, 0.0, None), vecs)
+        vals, vecs = self._blocks[key]
+        return vecs @ ((vecs.T @ Y) / (vals + rows.size * beta)[:, None])
+
+    def predict_rows(self, transform, rows, alpha, targets) -> np.ndarray:
+        return self.gram(transform)[np.ix_(targets, rows)] @ alpha
+
+    def fit_final(self, rows, Yc, transform, beta) -> np.ndarray:
+        alpha = self.solve(transform, rows, Yc, beta)
+        fitted = self.gram(transform)[:, rows] @ alpha
+        a = np.zeros((self.N, alpha.shape[1]))
+        a[rows] = alpha
+        b = (self.U * transform.h(self.lam)) @ (self.U.T @ a)
+        self._weights = context_weights(self.op, b)
+        self.final_alpha = alpha
+        self.final_info = {"solver": "dense", "iterations": 1, "operator": self.op.description}
+        return fitted
+
+    def model(self):
+        return ("weights", self._weights)
+
+
+class _TopD:
+    """topd: the exact top-d contexture (spectral engine, stable extension), ridge with 1/λ."""
+
+    def __init__(self, est: STKR, context: Context, X: np.ndarray, transform: SpectralTransform,
+                 budget):
+        from ..spectral import Contexture
+
+        grid = [t.value for t in transform.grid()]
+        d_max = int(min(max(grid), X.shape[0] - 2))
+        if d_max < 1:
+            raise ParameterError(f"topd needs at least 3 rows, got {X.shape[0]}")
+        model = Contexture(context, n_components=d_max, random_state=est._seed(),
+                           memory_budget=budget)
+        model.fit(X)
+        keep = model.components_resolved_
+        self.contexture = model
+        self.features = model.eigenfunctions_[:, keep]
+        self.lam = model.singular_values_[keep] ** 2
+        self.final_alpha = None
+        self.final_info = None
+        self._theta = None
+
+    def _columns(self, transform) -> int:
+        return int(min(int(transform.value), self.features.shape[1]))
+
+    def scale(self, rows: np.ndarray) -> float:
+        F = self.features[rows]
+        return float(((F * F) @ self.lam).mean()) if F.size else 1.0
+
+    def _theta_for(self, transform, rows, Y, beta) -> np.ndarray:
+        d = self._columns(transform)
+        F = self.features[rows, :d]
+        lam = self.lam[:d]
+        penalty = np.where(lam > 0, rows.size * beta / np.where(lam > 0, lam, 1.0), np.inf)
+        keep = np.isfinite(penalty)
+        theta = np.zeros((d, Y.shape[1]))
+        if keep.any():
+            Fk = F[:, keep]
+            A = Fk.T @ Fk + np.diag(penalty[keep])
+            theta[keep] = np.linalg.solve(A, Fk.T @ Y)
+        return theta
+
+    def solve(self, transform, rows, Y, beta, start=None):
+        return self._theta_for(transform, rows, Y, beta)
+
+    def predict_rows(self, transform, rows, theta, targets) -> np.ndarray:
+        return self.features[targets, :theta.shape[0]] @ theta
+
+    def fit_final(self, rows, Yc, transform, beta) -> np.ndarray:
+        theta = self._theta_for(transform, rows, Yc, beta)
+        self._theta = theta
+        d = theta.shape[0]
+        F = self.features[rows, :d]
+        # the dual form: α̂ = (G_s + nβI)⁻¹ y with G_s = F Λ Fᵀ, i.e. α̂ = (y − F θ) / (nβ)
+        self.final_alpha = (Yc - F @ theta) / (rows.size * beta)
+        self.final_info = {"solver": f"topd ({self.contexture.solver_})", "components": d,
+                           "resolved": int(self.features.shape[1])}
+        return self.features[:, :d] @ theta
+
+    def model(self):
+        return ("topd", (self.contexture, self._theta))
+
+
+def _folds(rows: np.ndarray, codes: np.ndarray | None, k: int, seed: int):
+    n = rows.size
+    if codes is not None:
+        smallest = int(np.bincount(codes).min())
+        if smallest >= 2:
+            splitter = StratifiedKFold(n_splits=min(k, smallest), shuffle=True,
+                                       random_state=seed)
+            return list(splitter.split(np.zeros(n), codes))
+    splitter = KFold(n_splits=min(k, n), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(n)))
+
+
+def _cross_validate(engine, rows, Y, transform: SpectralTransform, alpha, task, k, seed):
+    """((transform, r, β), cv_results_, folds, note): the grid point of least held-out error."""
+    results = {"transform": [], "alpha": [], "ridge_ratio": [], "error": []}
+    n = rows.size
+    scale = engine.scale(rows)
+    transforms = transform.grid()
+    ratios = [None] if alpha is not None else list(RIDGE_GRID)
+
+    def beta_of(r):
+        return alpha if r is None else r * scale / n
+
+    if len(transforms) == 1 and alpha is not None:
+        return (transform, None, alpha), results, 0, "nothing to choose: transform and alpha given"
+    if n < MIN_CV_ROWS:
+        chosen = transform if not transform.free else SpectralTransform(
+            transform.name, DEFAULT_CHOICE[transform.name])
+        r = None if alpha is not None else DEFAULT_CHOICE["ridge"]
+        note = (f"{n} labelled row(s): too few to cross-validate (at least {MIN_CV_ROWS}); "
+                f"defaults {chosen.spec()}" + ("" if r is None else f", r = {r:g}"))
+        return (chosen, r, beta_of(r)), results, 0, note
+    full = task == "classification"
+    if full:  # Y holds C − 1 of the C one-hot columns; the held-out error uses all C
+        last = 1.0 - Y.sum(axis=1, keepdims=True)
+        codes = np.hstack([Y, last]).argmax(axis=1)
+    else:
+        codes = None
+    folds = _folds(rows, codes, k, seed)
+    errors = np.zeros((len(transforms), len(ratios)))
+    for train, held in folds:
+        tr, va = rows[train], rows[held]
+        Ytr = Y[train]
+        mean = Ytr.mean(axis=0)
+        target = np.hstack([Y[held], last[held]]) if full else Y[held]
+        for a, t in enumerate(transforms):
+            start = None
+            for b in np.argsort([-(r or 0) for r in ratios]):   # largest ridge first: warm starts
+                sol = engine.solve(t, tr, Ytr - mean, beta_of(ratios[b]), start=start)
+                start = sol
+                pred = engine.predict_rows(t, tr, sol, va) + mean
+                if full:
+                    pred = np.hstack([pred, 1.0 - pred.sum(axis=1, keepdims=True)])
+                errors[a, b] += float(((pred - target) ** 2).sum())
+    errors /= n * (Y.shape[1] + int(full))
+    for a, t in enumerate(transforms):
+        for b, r in enumerate(ratios):
+            results["transform"].append(t.spec())
+            results["alpha"].append(float(beta_of(r)))
+            results["ridge_ratio"].append(None if r is None else float(r))
+            results["error"].append(float(errors[a, b]))
+    a, b = np.unravel_index(int(np.argmin(errors)), errors.shape)
+    note = (f"{len(folds)}-fold cross-validation on {n} labelled rows over "
+            f"{len(transforms)} transform(s) × {len(ratios)} ridge value(s): "
+            f"{transforms[a].spec()}, alpha = {beta_of(ratios[b]):.4g}"
+            + ("" if ratios[b] is None else f" (r = {ratios[b]:g})"))
+    return (transforms[a], ratios[b], beta_of(ratios[b])), results, len(folds), note
