@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "bench_alignment",
     "bench_estimation",
     "bench_extension",
+    "semisup", "bench_semisup",
 ]
 
 EXIT_INTERRUPTED = 130

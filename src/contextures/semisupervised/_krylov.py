@@ -9,6 +9,9 @@ independent systems with the same matrix; every iteration applies A once to all 
   tracked without extra products (|η_j| below) and checked once more directly at the end.
 - :func:`block_cg`: conjugate gradients for symmetric positive definite A.
 
+Work arrays are column-major (each column contiguous): scaling an n × C block by C column
+factors is an order of magnitude faster than in row-major order when C is small.
+
 Both stop when every column has ‖b − A x‖ ≤ tol · ‖b‖ (or after ``maxiter`` products) and return
 the true relative residuals, so that callers can report and warn.
 """
@@ -55,9 +58,9 @@ def block_minres(apply: Callable[[np.ndarray], np.ndarray], B: np.ndarray, *,
     directions w_j = (v_j − ρ₃ w_{j−2} − ρ₂ w_{j−1}) / ρ₁ and the residual norm |η_j|,
     η_j = −s_{j+1} η_{j−1}, η_0 = β_1.
     """
-    B = np.asarray(B, dtype=float)
-    X = np.zeros_like(B) if X0 is None else np.array(X0, dtype=float, copy=True)
-    R = B - apply(X) if X0 is not None else B.copy()
+    B = np.asfortranarray(B, dtype=float)
+    X = np.zeros_like(B) if X0 is None else np.array(X0, dtype=float, order="F", copy=True)
+    R = np.asfortranarray(B - apply(X)) if X0 is not None else B.copy()
     bnorm = _norms(B)
     target = tol * np.where(bnorm > 0, bnorm, 1.0)
     beta = _norms(R)
@@ -65,9 +68,10 @@ def block_minres(apply: Callable[[np.ndarray], np.ndarray], B: np.ndarray, *,
         return _finish(apply, B, X, 0, tol)
     C = B.shape[1]
     V_old = np.zeros_like(B)
-    V = R / np.where(beta > 0, beta, 1.0)
+    V = np.asfortranarray(R / np.where(beta > 0, beta, 1.0))
     W_old = np.zeros_like(B)
     W_older = np.zeros_like(B)
+    tmp = np.empty_like(B)
     eta = beta.copy()
     c_old = np.ones(C)
     c = np.ones(C)
@@ -76,9 +80,12 @@ def block_minres(apply: Callable[[np.ndarray], np.ndarray], B: np.ndarray, *,
     iterations = 0
     while iterations < maxiter:
         iterations += 1
-        AV = apply(V)
-        alpha = np.einsum("ij,ij->j", V, AV)
-        V_new = AV - alpha * V - beta * V_old
+        V_new = np.asfortranarray(apply(V))                # A v_j, then the Lanczos step
+        alpha = np.einsum("ij,ij->j", V, V_new)
+        np.multiply(V, alpha, out=tmp)
+        V_new -= tmp
+        np.multiply(V_old, beta, out=tmp)
+        V_new -= tmp
         beta_new = _norms(V_new)
         delta = c * alpha - c_old * s * beta
         rho1 = np.sqrt(delta * delta + beta_new * beta_new)
@@ -87,12 +94,18 @@ def block_minres(apply: Callable[[np.ndarray], np.ndarray], B: np.ndarray, *,
         safe = np.where(rho1 > _TINY, rho1, 1.0)
         c_new = np.where(rho1 > _TINY, delta / safe, 1.0)
         s_new = np.where(rho1 > _TINY, beta_new / safe, 0.0)
-        W = (V - rho3 * W_older - rho2 * W_old) / safe
-        X += (c_new * eta) * W
+        # w_j = (v_j − ρ₃ w_{j−2} − ρ₂ w_{j−1}) / ρ₁, written over w_{j−2}
+        W_older *= -rho3
+        W_older += V
+        np.multiply(W_old, rho2, out=tmp)
+        W_older -= tmp
+        W_older /= safe
+        W_older, W_old = W_old, W_older
+        np.multiply(W_old, c_new * eta, out=tmp)
+        X += tmp
         eta = -s_new * eta
-        W_older, W_old = W_old, W
-        V_old = V
-        V = V_new / np.where(beta_new > _TINY, beta_new, 1.0)
+        V_old, V = V, V_new
+        V /= np.where(beta_new > _TINY, beta_new, 1.0)
         beta = beta_new
         c_old, c = c, c_new
         s_old, s = s, s_new
@@ -108,9 +121,9 @@ def block_cg(apply: Callable[[np.ndarray], np.ndarray], B: np.ndarray, *,
 
     ``precondition`` is an optional positive vector d: the preconditioner is diag(d)⁻¹ (Jacobi).
     """
-    B = np.asarray(B, dtype=float)
-    X = np.zeros_like(B) if X0 is None else np.array(X0, dtype=float, copy=True)
-    R = B - apply(X) if X0 is not None else B.copy()
+    B = np.asfortranarray(B, dtype=float)
+    X = np.zeros_like(B) if X0 is None else np.array(X0, dtype=float, order="F", copy=True)
+    R = np.asfortranarray(B - apply(X)) if X0 is not None else B.copy()
     bnorm = _norms(B)
     target = tol * np.where(bnorm > 0, bnorm, 1.0)
     inv = None if precondition is None else (1.0 / np.asarray(precondition, dtype=float))[:, None]
@@ -122,7 +135,7 @@ def block_cg(apply: Callable[[np.ndarray], np.ndarray], B: np.ndarray, *,
         return _finish(apply, B, X, 0, tol)
     while iterations < maxiter:
         iterations += 1
-        AP = apply(P)
+        AP = np.asfortranarray(apply(P))
         pap = np.einsum("ij,ij->j", P, AP)
         step = np.where(pap > _TINY, rz / np.where(pap > _TINY, pap, 1.0), 0.0)
         X += step * P

@@ -45,7 +45,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import check_allocation
-from ..exceptions import ParameterError
 from ._krylov import KrylovResult, block_cg, block_minres
 
 
@@ -61,36 +60,36 @@ class Solution:
 class Propagator:
     """The products STKR needs from a fitted context's operator (uniform P_X on its N rows)."""
 
-    def __init__(self, context, op, X: np.ndarray, memory_budget=None):
-        self.context = context
+    def __init__(self, op, memory_budget=None):
         self.op = op
         self.N = op.n_samples
         self.memory_budget = memory_budget
         self.products = 0
-        self._diag = self._kernel_diagonal(X)
+        self._diag = self._kernel_diagonal()
 
     def M(self, V: np.ndarray) -> np.ndarray:
         """M V = Q (Qᵀ V), never forming M."""
         self.products += V.shape[1]
         return self.op.gram_matmat(V)
 
-    def _kernel_diagonal(self, X: np.ndarray) -> np.ndarray:
-        """k(x_j, x_j) = Σ_a P⁺(a|x_j)² / P_A(a) for every row (= N M_jj), from transition rows."""
-        m = self.op.shape[1]
-        inv_c = self.op.extension_weights(np.ones((m, 1)), np.ones(1))[:, 0] ** 2
+    def _kernel_diagonal(self) -> np.ndarray:
+        """k(x_j, x_j) = Σ_a P⁺(a|x_j)² / P_A(a) for every row (= N M_jj), from the rows of P."""
+        op = self.op
+        m = op.shape[1]
+        inv_c = op.extension_weights(np.ones((m, 1)), np.ones(1))[:, 0] ** 2
+        P = op.P
+        if sp.issparse(P):
+            P = sp.csr_matrix(P)
+            return np.asarray(P.multiply(P) @ inv_c).ravel()
+        if isinstance(P, np.ndarray):
+            out = np.empty(self.N)
+            for i0 in range(0, self.N, 1024):
+                rows = P[i0:i0 + 1024]
+                out[i0:i0 + 1024] = (rows * rows) @ inv_c
+            return out
         out = np.empty(self.N)
-        step = max(1, min(self.N, (1 << 23) // max(1, self.op.P.shape[1])))
-        try:
-            for i0 in range(0, self.N, step):
-                T = self.context.transition(X[i0:i0 + step])
-                if sp.issparse(T):
-                    out[i0:i0 + step] = np.asarray(T.multiply(T) @ inv_c).ravel()
-                else:
-                    T = np.asarray(T)
-                    out[i0:i0 + step] = (T * T) @ inv_c
-        except ParameterError:  # no transition rows (graphs): the operator's own kernel
-            for j in range(self.N):
-                out[j] = self.op.kernel(np.array([j]), np.array([j]))[0, 0]
+        for i0, i1, rows in P._blocks():
+            out[i0:i1] = (rows * rows) @ inv_c
         return out
 
     def kernel_diagonal(self, rows: np.ndarray) -> np.ndarray:

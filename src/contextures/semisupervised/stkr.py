@@ -459,7 +459,7 @@ class _Propagation:
     def __init__(self, est: STKR, context, X: np.ndarray, budget):
         self.est = est
         self.op = context.operator(budget)
-        self.prop = Propagator(context, self.op, X, memory_budget=budget)
+        self.prop = Propagator(self.op, memory_budget=budget)
         self.final_alpha = None
         self.final_info = None
         self._weights = None
