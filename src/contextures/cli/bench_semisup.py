@@ -15,7 +15,16 @@ from pathlib import Path
 
 import typer
 
-from .bench import BACKEND, OVERWRITE, QUIET, SCHEDULER, WORKERS, bench_app, runner_options
+from .bench import (
+    BACKEND,
+    OVERWRITE,
+    QUIET,
+    RETRY_FAILED,
+    SCHEDULER,
+    WORKERS,
+    bench_app,
+    runner_options,
+)
 
 
 def _numbers(text: str | None, kind, what: str):
@@ -50,6 +59,7 @@ def semisup(
     backend: str = BACKEND,
     scheduler: str = SCHEDULER,
     overwrite: bool = OVERWRITE,
+    retry_failed: bool = RETRY_FAILED,
     quiet: bool = QUIET,
 ) -> None:
     """Test error of STKR and seven baselines at a few labelled fractions, over a suite."""
@@ -75,7 +85,7 @@ def semisup(
                                 context=context, transform=transform,
                                 **runner_options(workers=workers, backend=backend,
                                                  scheduler=scheduler, overwrite=overwrite,
-                                                 quiet=quiet))
+                                                 quiet=quiet, retry_failed=retry_failed))
     typer.echo((out / "table.md").read_text())
     n = len({r["dataset"] for r in summary["rows"]})
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'semisup.png'} "

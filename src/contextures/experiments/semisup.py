@@ -476,7 +476,7 @@ def run_semisup_bench(out_dir, *, datasets=None, suite_name: str = "offline", qu
                       fractions=None, seeds=None, max_rows=None, context: str = "knn(k=10)",
                       transform: str = "inverse_laplacian", workers: int = 1,
                       backend: str = "joblib", scheduler=None, resume: str = "auto",
-                      progress: bool = True, echo=print) -> dict:
+                      retry_failed: bool = False, progress: bool = True, echo=print) -> dict:
     """Run the bench on the grid runner; write ``summary.json``, ``table.md``, ``semisup.png``."""
     from .grid import run_grid
     from .mixing import labelled_suite
@@ -495,7 +495,7 @@ def run_semisup_bench(out_dir, *, datasets=None, suite_name: str = "offline", qu
     out = Path(out_dir)
     records, counts = run_grid(cells, out, grid_config=grid_config, workers=workers,
                                backend=backend, scheduler=scheduler, resume=resume,
-                               progress=progress, threads_per_worker=1,
+                               retry_failed=retry_failed, progress=progress, threads_per_worker=1,
                                description="semisup cells")
     echo(f"cells: {counts.done} computed, {counts.skipped} already done, {counts.failed} failed "
          f"({counts.elapsed_seconds:.0f} s)")
