@@ -49,6 +49,8 @@ from .extension import (
     ResolutionCheck,
     check_resolution,
     extend,
+    MIN_SUPPORT,
+    effective_support,
     has_extension,
     reproduces_fit,
 )
@@ -253,9 +255,16 @@ class Contexture(TransformerMixin, BaseEstimator):
             check = check_resolution(refit, X_fit, mu, folds=self.folds,
                                      max_rows=self.check_rows, random_state=seed)
             numeric = reproduces_fit(self.residuals_, self.singular_values_)
+            supported = effective_support(mu) >= MIN_SUPPORT
             self.resolution_ = check
-            self.components_resolved_ = np.flatnonzero(check.resolved & numeric)
+            self.components_resolved_ = np.flatnonzero(check.resolved & numeric & supported)
             self.solver_notes_.append(check.note)
+            narrow = int(np.count_nonzero(check.resolved & numeric & ~supported))
+            if narrow:
+                self.solver_notes_.append(
+                    f"{narrow} more component(s) passed the held-out check but their variance "
+                    f"sits on fewer than {MIN_SUPPORT:g} rows (n / mean μ⁴), too few to carry "
+                    "over to new rows")
             lost = int(np.count_nonzero(check.resolved & ~numeric))
             if lost:
                 self.solver_notes_.append(

@@ -28,7 +28,8 @@ are judged by their span). Over all held-out rows,
 
     R²_i = 1 − mean((μ̃_i − μ̂_i)²) / var(μ̂_i),      ρ_i = var(μ̃_i) / var(μ̂_i),
 
-with μ̃_i the held-out prediction. A component is *resolved* when R²_i ≥ ``min_r2`` (0.5) and
+with μ̃_i the held-out prediction. Rows with identical features are kept in one fold, so that a
+held-out row is never predicted from its own duplicate. A component is *resolved* when R²_i ≥ ``min_r2`` (0.5) and
 ρ_i ∈ ``variance_range`` ([1/2, 2]): the extension fitted without a row predicts the fitted value
 at that row, with the right scale. The refits use (K − 1)/K of the rows, fewer than the full fit,
 so the check errs on the side of dropping. Above ``max_rows`` rows it runs on a seeded subsample
@@ -39,6 +40,13 @@ of that many rows (cheaper; more conservative still). The thresholds were chosen
 residual divided by s_i²: p(x_j) · W[:, i] = μ̂_i(x_j) + (D_π^{-1/2} r_i)_j / s_i² with
 r_i = M u_i − s_i² u_i. A component whose ‖r_i‖ / s_i² exceeds ``MAX_REPRODUCTION_ERROR`` (1e-2)
 is not counted as resolved whatever the held-out check says (a smaller ``tol`` resolves more).
+
+**Support.** A component whose variance sits on a handful of rows (an outlier, a small cluster)
+is a fact about those rows, not an estimate of anything: a new sample sees its support rarely,
+and its variance there is close to 0 or far above 1. The effective support of μ̂_i (unit
+variance on n rows) is n / mean_j μ̂_i(x_j)⁴, the number of rows that carry its variance (n for a
+function of constant magnitude, 1 for a spike on one row). Components with an effective support
+below ``MIN_SUPPORT`` (20 rows) are not counted as resolved.
 
 **Range.** Far from every fitted row, p(x) concentrates on the nearest context values and the
 extension takes the values of W there, which no fitted row vouches for. The stable extension
@@ -62,6 +70,7 @@ DEFAULT_MIN_R2 = 0.5
 DEFAULT_VARIANCE_RANGE = (0.5, 2.0)
 MIN_FOLD_ROWS = 4
 MAX_REPRODUCTION_ERROR = 1e-2
+MIN_SUPPORT = 20.0
 
 # refit(rows) -> (in-sample eigenfunctions on X[rows] (m × d'), extend(X_new) -> (n_new × d'))
 Refit = Callable[[np.ndarray], tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]]
@@ -119,6 +128,15 @@ def _least_squares(A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return scipy.linalg.solve(G, A.T @ Y, assume_a="pos")
 
 
+def effective_support(mu: np.ndarray) -> np.ndarray:
+    """(d,) n / mean(μ_i⁴) for unit-variance columns: how many rows carry each column's variance."""
+    mu = np.asarray(mu, dtype=float)
+    centred = mu - mu.mean(axis=0)
+    var = np.maximum((centred ** 2).mean(axis=0), np.finfo(float).tiny)
+    kurtosis = (centred ** 4).mean(axis=0) / var ** 2
+    return mu.shape[0] / np.maximum(kurtosis, 1.0)
+
+
 def check_resolution(refit: Refit, X: np.ndarray, mu: np.ndarray, *, folds: int = DEFAULT_FOLDS,
                      max_rows: int = DEFAULT_MAX_ROWS, min_r2: float = DEFAULT_MIN_R2,
                      variance_range: tuple[float, float] = DEFAULT_VARIANCE_RANGE,
@@ -138,7 +156,15 @@ def check_resolution(refit: Refit, X: np.ndarray, mu: np.ndarray, *, folds: int 
         return ResolutionCheck(np.zeros(d, bool), np.full(d, np.nan), np.full(d, np.nan), 0, m,
                                f"too few rows ({n}) to check the extension on held-out rows; "
                                "no component is counted as resolved")
-    fold_of = rng.permutation(m) % k
+    # rows with identical features fall in the same fold: a held-out row must not have its
+    # duplicate among the refit's rows (it would be predicted from itself)
+    _, group = np.unique(X[rows], axis=0, return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    fold_of = (rng.permutation(int(group.max()) + 1) % k)[group]
+    if np.unique(fold_of).size < k:
+        return ResolutionCheck(np.zeros(d, bool), np.full(d, np.nan), np.full(d, np.nan), k, m,
+                               f"the {m} rows have too few distinct values to hold any out; "
+                               "no component is counted as resolved")
     target = mu[rows]
     pred = np.empty_like(target)
     for f in range(k):
