@@ -65,32 +65,12 @@ class Propagator:
         self.N = op.n_samples
         self.memory_budget = memory_budget
         self.products = 0
-        self._diag = self._kernel_diagonal()
+        self._diag = kernel_diagonal(op)
 
     def M(self, V: np.ndarray) -> np.ndarray:
         """M V = Q (Qᵀ V), never forming M."""
         self.products += V.shape[1]
         return self.op.gram_matmat(V)
-
-    def _kernel_diagonal(self) -> np.ndarray:
-        """k(x_j, x_j) = Σ_a P⁺(a|x_j)² / P_A(a) for every row (= N M_jj), from the rows of P."""
-        op = self.op
-        m = op.shape[1]
-        inv_c = op.extension_weights(np.ones((m, 1)), np.ones(1))[:, 0] ** 2
-        P = op.P
-        if sp.issparse(P):
-            P = sp.csr_matrix(P)
-            return np.asarray(P.multiply(P) @ inv_c).ravel()
-        if isinstance(P, np.ndarray):
-            out = np.empty(self.N)
-            for i0 in range(0, self.N, 1024):
-                rows = P[i0:i0 + 1024]
-                out[i0:i0 + 1024] = (rows * rows) @ inv_c
-            return out
-        out = np.empty(self.N)
-        for i0, i1, rows in P._blocks():
-            out[i0:i1] = (rows * rows) @ inv_c
-        return out
 
     def kernel_diagonal(self, rows: np.ndarray) -> np.ndarray:
         """k(x_j, x_j) for the given rows."""
@@ -103,6 +83,31 @@ class Propagator:
     def check_memory(self, n_labelled: int, columns: int, what: str) -> None:
         check_allocation(8.0 * 10 * (self.N + n_labelled) * max(1, columns), self.memory_budget,
                          what)
+
+
+def kernel_diagonal(op) -> np.ndarray:
+    """k(x_j, x_j) = Σ_a P⁺(a|x_j)² / P_A(a) for every fitted row (= N M_jj), from the rows of P.
+
+    ``op`` is a :class:`~contextures.contexts.operator.ContextOperator` with uniform P_X (a
+    transition matrix, not a feature matrix); dense and matrix-free rows are read in blocks.
+    """
+    m = op.shape[1]
+    inv_c = op.extension_weights(np.ones((m, 1)), np.ones(1))[:, 0] ** 2
+    P = op.P
+    if sp.issparse(P):
+        P = sp.csr_matrix(P)
+        return np.asarray(P.multiply(P) @ inv_c).ravel()
+    n = op.n_samples
+    out = np.empty(n)
+    if isinstance(P, np.ndarray):
+        for i0 in range(0, n, 1024):
+            rows = P[i0:i0 + 1024]
+            out[i0:i0 + 1024] = (rows * rows) @ inv_c
+        return out
+    for i0 in range(0, n, P.block_rows):
+        rows = P.row_block(i0, min(n, i0 + P.block_rows))
+        out[i0:i0 + rows.shape[0]] = (rows * rows) @ inv_c
+    return out
 
 
 def context_weights(op, b: np.ndarray) -> np.ndarray:
