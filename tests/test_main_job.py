@@ -111,3 +111,29 @@ def test_ctrl_c_prints_one_line_keeps_finished_cells_and_the_rerun_completes(tmp
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len([p for p in (out / "cells").iterdir() if p.suffix == ".json"]) == 6
+
+
+def test_default_candidates_come_from_a_tau_scan():
+    import numpy as np
+
+    from contextures.experiments.main_job import adaptive_candidates
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(loc=c, size=(100, 3)) for c in (-2.0, 0.0, 2.0)])
+    candidates, scan, notes = adaptive_candidates(X, d0=40, beta=1.0, categorical=0.0)
+    assert len(scan) == 16 and {r["family"] for r in scan} == {"knn", "rbf"}
+    kept = [r for r in scan if r["context"] in candidates]
+    # the kept strengths are those τ ranks, unless a family has none (then one, with a note)
+    for family in ("knn", "rbf"):
+        ranked = [r for r in scan if r["family"] == family and not r["abstain"]]
+        mine = [r for r in kept if r["family"] == family]
+        assert 1 <= len(mine) <= 4
+        if ranked:
+            assert all(not r["abstain"] for r in mine)
+    assert any(c.startswith("knn_mask(") for c in candidates)
+    assert any(c.startswith("rbf_mask(") for c in candidates)
+    # continuous columns: no SCARF, and the report says why
+    assert not any(c.startswith("scarf(") for c in candidates)
+    assert any("SCARF left out" in n for n in notes)
+    with_cats, _, _ = adaptive_candidates(X, d0=40, beta=1.0, categorical=0.8)
+    assert sum(c.startswith("scarf(") for c in with_cats) == 2
