@@ -31,26 +31,26 @@ singular values (in component order, so not sorted overall).
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .._memory import check_allocation, resolve_budget
 from ..contexts.base import Context, make_context
 from ..contexts.mixtures import ConcatenationContext, MixtureContext
-from ..exceptions import InputTypeError, ParameterError
+from ..exceptions import ParameterError
+from ..validation import validated_array
 from .approximate import solve_subsample
 from .extension import (
     DEFAULT_FOLDS,
     DEFAULT_MAX_ROWS,
+    MIN_SUPPORT,
     ResolutionCheck,
     check_resolution,
-    extend,
-    MIN_SUPPORT,
     effective_support,
+    extend,
     has_extension,
     reproduces_fit,
 )
@@ -59,21 +59,6 @@ from .mixing import minimax_weights
 from .select import _check_components, parse_solver, solve
 
 EXTENSIONS = ("stable", "raw")
-
-
-def _validated(estimator, X, *, reset: bool, what: str) -> np.ndarray:
-    """X through scikit-learn's own validation (its messages), as a ParameterError."""
-    try:
-        return validate_data(estimator, X, reset=reset, dtype=np.float64, order="C",
-                             accept_sparse=False, ensure_all_finite=True, ensure_min_samples=1)
-    except TypeError as exc:   # sparse input, or objects that are not numbers
-        raise InputTypeError(f"{what}: {exc}") from exc
-    except ValueError as exc:
-        if isinstance(exc, ParameterError):
-            raise
-        # scikit-learn's message, without the array it may print
-        message = re.sub(r"\s*array=\[.*?\]\.?\s*", " ", str(exc), flags=re.S).strip()
-        raise ParameterError(f"{what}: {message}") from exc
 
 
 class Contexture(TransformerMixin, BaseEstimator):
@@ -171,7 +156,7 @@ class Contexture(TransformerMixin, BaseEstimator):
         ``keep_operator``: keep the finite-sample operator as ``operator_`` (for diagnostics;
         it can be as large as n × n).
         """
-        X = _validated(self, X, reset=True, what="Contexture.fit")
+        X = validated_array(self, X, reset=True, what="Contexture.fit")
         n = X.shape[0]
         d = _check_components(self.n_components, n)
         self._check_params()
@@ -307,7 +292,7 @@ class Contexture(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """The resolved μ_i at the rows of X (n_new × n_components_resolved_), by the extension."""
         check_is_fitted(self, "eigenfunctions_")
-        X = _validated(self, X, reset=False, what="Contexture.transform")
+        X = validated_array(self, X, reset=False, what="Contexture.transform")
         if getattr(self, "components_", None) is not None:
             return np.hstack([p.transform(X) for p in self.components_])
         return self._apply_extension(X, self.components_resolved_,
