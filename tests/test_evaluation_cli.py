@@ -36,7 +36,7 @@ def test_evaluate_context_matches_its_parts(small_csv):
     mean, std = y.mean(), y.std()    # regression targets are standardised on downstream-train
     curve = ridge_probe_curve(model.transform(prepared.X_train), (y - mean) / std, None, None,
                               model.transform(prepared.X_test), (prepared.y_test - mean) / std,
-                              random_state=0)
+                              random_state=0, cv_folds=5)
     assert r.err == pytest.approx(curve.error, rel=1e-6)
     assert r.d_star == model.components_resolved_[curve.d_star - 1] + 1
     assert r.err_at_d_val == pytest.approx(curve.error_at_d_val, rel=1e-6)

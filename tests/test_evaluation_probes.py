@@ -200,3 +200,26 @@ def test_nan_features_and_targets_are_refused(regression_data):
                           task="classification")
     with pytest.raises(ParameterError, match="needs a target"):
         knn_probe(Ftr, None, Fte, yte)
+
+
+def test_cross_validated_choice_matches_a_hand_computed_one():
+    # cv_folds: the validation error of (α, d) is the fold-size-weighted mean over K folds
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold
+
+    rng = np.random.default_rng(5)
+    F = rng.normal(size=(60, 4))
+    y = F[:, 0] - 0.5 * F[:, 2] + 0.3 * rng.normal(size=60)
+    Ft = rng.normal(size=(30, 4))
+    yt = Ft[:, 0] - 0.5 * Ft[:, 2]
+    alphas = (0.1, 10.0)
+    curve = ridge_probe_curve(F, y, F_test=Ft, y_test=yt, alphas=alphas, cv_folds=3,
+                              random_state=0)
+    cv = np.zeros((len(alphas), 4))
+    for fit, val in KFold(3, shuffle=True, random_state=0).split(F):
+        for a, alpha in enumerate(alphas):
+            for d in range(1, 5):
+                model = Ridge(alpha=alpha).fit(F[fit, :d], y[fit])
+                cv[a, d - 1] += ((model.predict(F[val, :d]) - y[val]) ** 2).sum() / 60
+    np.testing.assert_allclose(curve.val_errors, cv.min(axis=0), rtol=1e-8)
+    assert curve.d_val == int(np.argmin(cv.min(axis=0))) + 1

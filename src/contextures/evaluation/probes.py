@@ -206,7 +206,8 @@ class _PrefixRidge:
 
 def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_test=None,
                       task: str = "regression", alphas=DEFAULT_ALPHAS, d_max: int | None = None,
-                      val_fraction: float = 0.2, random_state=0) -> ProbeCurve:
+                      val_fraction: float = 0.2, random_state=0,
+                      cv_folds: int | None = None) -> ProbeCurve:
     """Ridge probes on the first d columns, d = 1..D, in one pass; see the module docstring.
 
     Parameters
@@ -214,7 +215,10 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
     F_train, y_train : features (n × D) and target of the probe's training rows.
     F_val, y_val : validation rows that choose α for each d. When None, ``val_fraction`` of the
         training rows (split with ``random_state``, stratified for classification) choose α and
-        the probe is then refit on all the training rows.
+        the probe is then refit on all the training rows; with ``cv_folds`` = K ≥ 2, the
+        validation error of every (α, d) is instead the mean over a K-fold cross-validation of
+        the training rows (every row validates once: a steadier choice of α and d on small
+        downstream sets), and the probe is refit on all of them.
     F_test, y_test : the rows the error curve is measured on (required).
     task : "regression" or "classification".
     alphas : ridge strengths, each > 0.
@@ -238,7 +242,13 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
         raise ParameterError("alphas is empty")
 
     refit = F_val is None
-    if refit:
+    folds = None
+    if refit and cv_folds is not None:
+        if y_val is not None:
+            raise ParameterError("y_val given without F_val")
+        k = check_int(cv_folds, "cv_folds", low=2, high=max(2, F_train.shape[0]))
+        folds = _cv_folds(y_train, task, k, random_state)
+    elif refit:
         if y_val is not None:
             raise ParameterError("y_val given without F_val")
         if not 0 < val_fraction < 1:
@@ -260,21 +270,32 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
         F_fit, y_fit = F_train, y_train
     if task == "regression":
         for name, y in (("y_val", y_val), ("y_test", y_test)):
-            if y.shape[1] != y_train.shape[1]:
+            if y is not None and y.shape[1] != y_train.shape[1]:
                 raise ParameterError(f"{name} has {y.shape[1]} outputs, y_train has "
                                      f"{y_train.shape[1]}")
 
     enc = _Encoding(task, y_train)
-    path = _PrefixRidge(F_fit, enc.matrix(y_fit))
-    Yv, lv = enc.matrix(y_val), enc.labels(y_val)
     Yt, lt = enc.matrix(y_test), enc.labels(y_test)
-    val_err = np.empty((alphas.size, D))
+    val_err = np.zeros((alphas.size, D))
     test_err = np.empty((alphas.size, D))
     test_acc = np.empty((alphas.size, D)) if task == "classification" else None
+    if folds is not None:
+        for fit_rows, val_rows in folds:
+            fold_path = _PrefixRidge(F_train[fit_rows], enc.matrix(y_train[fit_rows]))
+            Yv, lv = enc.matrix(y_train[val_rows]), enc.labels(y_train[val_rows])
+            for a, alpha in enumerate(alphas):
+                Ra, z = fold_path.solve(alpha)
+                err, _ = fold_path.curve(Ra, z, F_train[val_rows], Yv, lv)
+                val_err[a] += err * (val_rows.size / F_train.shape[0])
+        path = None
+    else:
+        path = _PrefixRidge(F_fit, enc.matrix(y_fit))
+        Yv, lv = enc.matrix(y_val), enc.labels(y_val)
     final = _PrefixRidge(F_train, enc.matrix(y_train)) if refit else path
     for a, alpha in enumerate(alphas):
-        Ra, z = path.solve(alpha)
-        val_err[a], _ = path.curve(Ra, z, F_val, Yv, lv)
+        if path is not None:
+            Ra, z = path.solve(alpha)
+            val_err[a], _ = path.curve(Ra, z, F_val, Yv, lv)
         if refit:
             Ra, z = final.solve(alpha)
         test_err[a], acc = final.curve(Ra, z, F_test, Yt, lt)
@@ -292,6 +313,22 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
                       alphas=alphas[best], accuracy=accuracy, d_star=d_star,
                       error=float(errors[d_star - 1]), d_val=d_val,
                       error_at_d_val=float(errors[d_val - 1]))
+
+
+def _cv_folds(y, task: str, k: int, random_state) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K (fit rows, validation rows) pairs, stratified for classification when every class has
+    at least K rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = y.shape[0]
+    if task == "classification":
+        labels = np.asarray(y).reshape(n, -1)[:, 0]
+        _, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= k:
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
+            return list(splitter.split(np.zeros(n), labels))
+    splitter = KFold(n_splits=k, shuffle=True, random_state=random_state)
+    return list(splitter.split(np.zeros(n)))
 
 
 def knn_probe(F_train, y_train, F_test, y_test, task: str = "regression", n_neighbors: int = 5,

@@ -10,11 +10,11 @@ score a context with this one function, so they agree on every convention:
 3. **Stable features.** The components the sample resolves, extended to the downstream-train
    and test rows by the stable extension (``Contexture.transform``); the downstream rows never
    enter the context.
-4. **Probe.** The one-pass ridge probe on the first k stable columns, k = 1..K: α chosen per k on
-   a validation split of the downstream-train rows, probe refit on all of them, error on the test
-   rows. Two readings of the same curve:
+4. **Probe.** The one-pass ridge probe on the first k stable columns, k = 1..K: α chosen per k by
+   a ``cv_folds``-fold cross-validation of the downstream-train rows (5; None: one 80/20 split),
+   probe refit on all of them, error on the test rows. Two readings of the same curve:
 
-   - ``err_at_d_val``, ``d_val``: k chosen on the *validation* curve, its test error (the
+   - ``err_at_d_val``, ``d_val``: k chosen on the *cross-validated* curve, its test error (the
      label-honest choice: no test label decides anything);
    - ``err``, ``d_star``: min over k of the test error (the paper's reading, err_{d*}).
 
@@ -170,7 +170,8 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
                   random_state: int = 0, probe: bool | None = None, raw_probe: bool = False,
                   diagnostics: bool = False, diagnostic_rows: int = 1000,
                   lipschitz_rows: int = 200, memory_budget=None, n_jobs: int | None = None,
-                  folds: int = 5, check_rows: int = 4000) -> ContextScore:
+                  folds: int = 5, check_rows: int = 4000,
+                  cv_folds: int | None = 5) -> ContextScore:
     """Score one context on a :class:`~contextures.datasets.prepare.Prepared` dataset.
 
     ``X_fit`` are the fitting rows (default: ``prepared.X_pre``; label contexts need the
@@ -230,7 +231,7 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
             score.probe = ridge_probe_curve(model.transform(prepared.X_train), y_train, None,
                                             None, model.transform(prepared.X_test), y_test,
                                             task=prepared.task, alphas=alphas,
-                                            random_state=random_state)
+                                            random_state=random_state, cv_folds=cv_folds)
         if raw_probe:
             from ..spectral.extension import extend
 
@@ -239,7 +240,7 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
                                                 y_train, None, None,
                                                 extend(model.context_, prepared.X_test, W),
                                                 y_test, task=prepared.task, alphas=alphas,
-                                                random_state=random_state)
+                                                random_state=random_state, cv_folds=cv_folds)
         seconds["probe"] = time.perf_counter() - t2
     seconds["total"] = time.perf_counter() - t0
     return score
