@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,8 @@ class ContextScore:
     n_fit: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    model: Any = field(default=None, repr=False)
+    """The fitted :class:`~contextures.spectral.Contexture`."""
 
     def components(self, k: int) -> int:
         """The component count up to the k-th stable column."""
@@ -209,7 +212,7 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
     op_exact, op_error = True, None
     score = ContextScore(context=label, singular_values=s, tau_result=result, decay_rate=lam,
                          resolved=np.asarray(model.components_resolved_), solver=model.solver_,
-                         n_fit=int(X.shape[0]), notes=notes, seconds=seconds)
+                         n_fit=int(X.shape[0]), notes=notes, seconds=seconds, model=model)
     if diagnostics:
         t1 = time.perf_counter()
         op = model.operator_ if model.operator_ is not None else model.context_.operator(

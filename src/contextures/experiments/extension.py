@@ -7,9 +7,10 @@ rows, and record:
 - ``n_resolved``: the components ``transform`` returns (resolved on held-out rows);
 - ``var_min``, ``var_max``: the range of their variances on the test rows (≈ 1 when the extension
   carries the in-sample unit variance over to new rows);
-- the ridge probe on the returned columns: ``error`` = min_d err_d on the test rows (the best
-  test error), ``error_at_d_val`` = the test error at the d chosen on validation rows (a split of
-  the downstream-train rows), and ``ratio`` = error_at_d_val / error.
+- the ridge probe on the returned columns (:func:`~contextures.evaluation.scoring.score_context`:
+  standardised regression targets, α and d by a 5-fold cross-validation of the downstream-train
+  rows): ``error`` = min_d err_d on the test rows (the best test error), ``error_at_d_val`` = the
+  test error at the cross-validated d, and ``ratio`` = error_at_d_val / error.
 
 The grid (per dataset; γ_med = 1 / median squared distance of the pretrain rows): ``knn(k=10)``,
 ``knn(k=30)``, ``knn(k=100)``, ``rbf(gamma=γ_med)``, ``rbf(gamma=γ_med/10)``,
@@ -34,9 +35,8 @@ import numpy as np
 from ..contexts.distances import median_gamma
 from ..datasets import prepare
 from ..datasets.suites import suite
-from ..evaluation.probes import ridge_probe_curve
+from ..evaluation.scoring import score_context
 from ..exceptions import ContexturesError
-from ..spectral import Contexture
 
 VARIANCE_BOUNDS = (0.25, 4.0)
 MIN_COLUMNS, MIN_ROWS_FOR_COLUMNS = 16, 300
@@ -66,25 +66,23 @@ class ExtensionSettings:
 
 
 def run_cell(prepared, spec: str, d0: int) -> dict:
-    """One (dataset, context) cell: resolved columns, their test variances and the probe ratio."""
+    """One (dataset, context) cell: resolved columns, their test variances and the probe ratio
+    (the probe of :func:`~contextures.evaluation.scoring.score_context`)."""
     n = prepared.X_pre.shape[0]
     d = min(d0, n - 2)
     start = time.perf_counter()
-    model = Contexture(spec, n_components=d, random_state=0).fit(prepared.X_pre)
-    F_test = model.transform(prepared.X_test)
-    record = {"n_pretrain": n, "d0": d, "n_resolved": model.n_components_resolved_,
+    score = score_context(spec, prepared, d0=d, random_state=0)
+    F_test = score.model.transform(prepared.X_test)
+    record = {"n_pretrain": n, "d0": d, "n_resolved": score.n_resolved,
               "var_min": None, "var_max": None, "error": None, "error_at_d_val": None,
               "ratio": None, "d_val": None, "d_star": None}
     if F_test.shape[1]:
         v = F_test.var(axis=0)
         record.update(var_min=float(v.min()), var_max=float(v.max()))
-        if prepared.y_train is not None:
-            curve = ridge_probe_curve(model.transform(prepared.X_train), prepared.y_train,
-                                      None, None, F_test, prepared.y_test, task=prepared.task,
-                                      random_state=0)
-            ratio = curve.error_at_d_val / curve.error if curve.error > 0 else 1.0
-            record.update(error=float(curve.error), error_at_d_val=float(curve.error_at_d_val),
-                          ratio=float(ratio), d_val=int(curve.d_val), d_star=int(curve.d_star))
+    if score.probe is not None:
+        err, honest = score.err, score.err_at_d_val
+        record.update(error=err, error_at_d_val=honest, ratio=honest / err if err > 0 else 1.0,
+                      d_val=score.d_val, d_star=score.d_star)
     record["seconds"] = round(time.perf_counter() - start, 3)
     return record
 
