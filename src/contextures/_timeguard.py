@@ -11,11 +11,14 @@ calls :func:`check_solve`). The estimate comes from the operator's size and a sh
 
 - iterative solvers (``krylov``, ``matrix_free``, ``arpack``): about ``30 d + 100`` products with M
   (measured 22 d–36 d for KNN contexts with d = 32 and 64 on 2·10⁵ and 10⁶ rows), in blocks of b
-  columns (the solver's block size); one block product is timed on a random float64 block. The
-  solver's own products run in float32 on a reordered copy (2–4× faster than the probe), which
-  about pays for the rest of the iteration (orthogonalisation, restarts: 0.8× the products' time
-  at 10⁶ rows), so the estimate is products × the probe, with no further factor: measured 1–5×
-  above the actual time. ARPACK multiplies one column at a time.
+  columns (the solver's block size); one block product is timed on a random float64 block with
+  scipy's sparse product. The solver's own products run in float32 on a reordered copy, measured
+  9–16× faster per product than this probe on KNN operators of 2·10⁵ and 10⁶ rows, and the rest
+  of the iteration (orthogonalisation, restarts) costs about 0.5–0.8× the products: so a sparse
+  operator's estimate is products × the probe / ``SPARSE_PROBE_SPEEDUP`` (4), a dense one's / 2
+  (float32 BLAS). Measured against the actual solves: 0.9–1.1× (KNN, d = 32 on 2·10⁵ rows and
+  d = 64 on 10⁶ rows, a loaded 2-core machine). ARPACK multiplies one column at a time, in
+  float64.
 - a matrix-free operator (a dense kernel computed block by block) is probed on a few row blocks,
   the time of a whole pass extrapolated from them; a block product is two passes.
 - ``dense``: an n × n symmetric eigendecomposition, timed at n = 400 and scaled by n³; ``svd_thin``
@@ -47,6 +50,8 @@ from .exceptions import ParameterError, TimeBudgetError
 
 PRODUCTS_PER_COMPONENT = 30
 PRODUCTS_EXTRA = 100
+SPARSE_PROBE_SPEEDUP = 4.0
+DENSE_PROBE_SPEEDUP = 2.0
 PROBE_SECONDS = 1.0
 DEFAULT_MAX_TIME = 3600.0
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -248,8 +253,13 @@ def estimate_solve(op, name: str, d: int, options: dict) -> Estimate:
             how = f"one pass over the rows measured at {format_seconds(per_block / 2)}"
         else:
             X = rng.standard_normal((n, b))
-            per_block = _timed(lambda: op.gram_matmat(X))
-            how = f"a product with a block of {b} measured at {per_block * 1e3:.0f} ms"
+            probe = _timed(lambda: op.gram_matmat(X))
+            how = f"a float64 product with a block of {b} measured at {probe * 1e3:.0f} ms"
+            speedup = 1.0
+            if name != "arpack":
+                speedup = SPARSE_PROBE_SPEEDUP if op.kind == "sparse" else DENSE_PROBE_SPEEDUP
+                how += f", the solver's own {speedup:.0f}× faster"
+            per_block = probe / speedup
         seconds = blocks * per_block
         return Estimate(seconds, f"{name}: about {products} products of M on n = {n} rows, "
                                  f"{how}")

@@ -41,10 +41,10 @@ query releases the GIL), so every step of the search is parallel, and the ball q
 the rows that need them. Inside :func:`contextures._progress.reporting` the search reports the rows
 done. Nothing is held beyond the n × k lists and one chunk of candidates per thread.
 
-Approximate lists (:func:`approximate_kneighbors`, the ``ann`` extra): faiss's inverted-file
-index proposes candidates that are re-ranked by exact distance, and the recall against exact
-lists on ``RECALL_SAMPLE`` sampled rows is measured (and raised by probing more cells until it
-reaches ``APPROX_TARGET_RECALL``). :func:`choose_search` decides between ``exact``, ``approx`` and
+Approximate lists (:func:`approximate_kneighbors`, the ``ann`` extra): a faiss inverted-file
+index on the leading principal axes proposes candidates that are re-ranked by exact distance, and
+the recall against exact lists on ``RECALL_SAMPLE`` sampled rows is measured (and raised by
+probing more cells until it reaches ``APPROX_TARGET_RECALL``). :func:`choose_search` decides between ``exact``, ``approx`` and
 ``auto``; approximate lists are used by ``auto`` only above ``APPROX_AUTO_ROWS`` rows in more than
 ``KD_TREE_MAX_FEATURES`` features, where the exact search is brute force, O(n²·F). faiss-cpu was
 chosen over hnswlib and pynndescent by measurement (200 000 × 128 clustered embedding, k = 30,
@@ -79,6 +79,7 @@ APPROX_AUTO_ROWS = 100_000   # auto: approximate lists from this many rows (abov
 APPROX_MIN_ROWS = 5_000      # an approximate request on fewer rows gets exact lists
 APPROX_TARGET_RECALL = 0.98  # the probe count doubles until the sampled recall reaches this
 RECALL_SAMPLE = 500          # rows whose exact lists measure the recall
+APPROX_PCA_VARIANCE = 0.99   # candidates are searched on the axes keeping this share of variance
 _GATHER_BYTES = 1 << 26  # rows × candidates per gather block
 _NULL_DIRECTION = 1e-12  # principal variances below this fraction of the largest are dropped
 _CHUNK_ROWS = 4096       # query rows per task of the thread pool
@@ -133,12 +134,15 @@ def choose_search(n: int, n_features: int, search: str = "auto") -> tuple[str, s
     return "exact", None
 
 
-def _exact_sq_distances(Q: np.ndarray, X: np.ndarray, cand: np.ndarray) -> np.ndarray:
+def _exact_sq_distances(Q: np.ndarray, X: np.ndarray, cand: np.ndarray,
+                        columns: np.ndarray | None = None) -> np.ndarray:
     """Σ_f (Q[r, f] − X[cand[r, c], f])², computed directly (features summed in order), one
     feature column at a time (a gather of one column per feature: measured 2.4× faster than
-    gathering whole rows into a rows × candidates × features array)."""
+    gathering whole rows into a rows × candidates × features array on 6–11 features, and 3.7×
+    on 128). ``columns`` is X's transpose, made once by callers that make many calls."""
     out = np.zeros(cand.shape, dtype=np.float64)
-    columns = np.ascontiguousarray(X.T)
+    if columns is None:
+        columns = np.ascontiguousarray(X.T)
     rows_per_block = max(1, _GATHER_BYTES // (8 * max(1, cand.shape[1])))
     for r0 in range(0, cand.shape[0], rows_per_block):
         r1 = min(cand.shape[0], r0 + rows_per_block)
@@ -211,11 +215,12 @@ def _search_index(X: np.ndarray, algorithm: str, threads: int):
 
 
 def _finish_rows(Qp: np.ndarray, rows: np.ndarray, cand: np.ndarray, X: np.ndarray, k: int,
-                 self_query: bool) -> tuple[np.ndarray, np.ndarray]:
+                 self_query: bool, columns: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The first k candidates of each row in the (exact squared distance, index) order, the row
     itself left out by index when the queries are the training rows."""
     n = X.shape[0]
-    d2 = _exact_sq_distances(Qp, X, cand)
+    d2 = _exact_sq_distances(Qp, X, cand, columns)
     if self_query:
         is_self = cand == rows[:, None]
         d2[is_self] = np.inf
@@ -313,13 +318,14 @@ def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *
     check_allocation(8.0 * 3 * min(nq, _CHUNK_ROWS * threads) * n_cand, memory_budget,
                      f"neighbour candidates of {min(nq, _CHUNK_ROWS * threads)} rows")
     order = index.query_order(n) if self_query else np.arange(nq)
+    columns = np.ascontiguousarray(X_train.T)
     bar = progress.task(f"neighbour search ({algorithm}, k = {k})", nq, "rows")
 
     if algorithm == "kd_tree":
         def work(rows: np.ndarray) -> None:
             Qp = Q[rows]
             dist, cand = index.query(Qp, n_cand, workers=1)
-            idx, d2 = _finish_rows(Qp, rows, cand, X_train, k, self_query)
+            idx, d2 = _finish_rows(Qp, rows, cand, X_train, k, self_query, columns)
             if n_cand < n:
                 # points not returned are at search distance ≥ the last one returned, and the
                 # search distance never exceeds the true one (beyond the slack)
@@ -353,7 +359,7 @@ def kneighbors(X_train: np.ndarray, k: int, X_query: np.ndarray | None = None, *
             rows = pending[i:i + step]
             Qp = Q[rows]
             dist, cand = index.query(Qp, n_cand)
-            idx, d2 = _finish_rows(Qp, rows, cand, X_train, k, self_query)
+            idx, d2 = _finish_rows(Qp, rows, cand, X_train, k, self_query, columns)
             if n_cand >= n:
                 complete = np.ones(rows.size, dtype=bool)
             else:
@@ -390,8 +396,8 @@ class ApproximateSearch:
     seconds: float
 
     def note(self) -> str:
-        return (f"approximate neighbour lists ({self.backend}: {self.nlist} lists, {self.nprobe} "
-                f"probed, {self.candidates} candidates re-ranked by exact distance; "
+        return (f"approximate neighbour lists ({self.backend}: {self.nprobe} of {self.nlist} "
+                f"cells probed, {self.candidates} candidates re-ranked by exact distance; "
                 f"{self.seconds:.1f} s): recall {self.recall:.4f} ± {self.recall_se:.4f} "
                 f"against exact lists on {self.sample.size} sampled rows")
 
@@ -413,19 +419,35 @@ def sampled_recall(found_d2: np.ndarray, exact_d2: np.ndarray) -> tuple[float, f
     return float(share.mean()), se
 
 
+def _projection_dims(sample: np.ndarray, kept: float = APPROX_PCA_VARIANCE) -> tuple[int, float]:
+    """The fewest principal axes keeping ``kept`` of the variance (a multiple of 4, at least
+    min(F, 16)), and the share they keep; F itself when that saves less than a quarter."""
+    F = sample.shape[1]
+    centred = sample - sample.mean(axis=0)
+    var = np.clip(np.linalg.eigvalsh(centred.T @ centred)[::-1], 0.0, None)
+    share = np.cumsum(var) / max(float(var.sum()), 1e-300)
+    r = int(np.searchsorted(share, kept) + 1)
+    r = min(F, max(min(F, 16), 4 * -(-r // 4)))
+    if r > 0.75 * F:
+        return F, 1.0
+    return r, float(share[r - 1])
+
+
 def approximate_kneighbors(X: np.ndarray, k: int, *, random_state=0, memory_budget=None,
                            n_jobs: int | None = None,
                            target_recall: float = APPROX_TARGET_RECALL
                            ) -> tuple[np.ndarray, np.ndarray, ApproximateSearch]:
     """Approximate k-nearest-neighbour lists of the training rows (self left out by index).
 
-    faiss's inverted-file index (``IndexIVFFlat``: k-means cells of about 4√n, ``nlist``; each
-    query scans the points of its ``nprobe`` nearest cells) proposes k + 1 + max(2, k/4)
-    candidates in float32; their distances are recomputed exactly in float64 and they are ranked
-    in the (squared distance, index) order of the exact lists. ``nprobe`` starts at
-    max(8, nlist/64) and doubles until the recall on ``RECALL_SAMPLE`` seeded rows reaches
-    ``target_recall`` (or every cell is probed, which is exact up to float32 rounding). Returns
-    ``(indices, sq_distances, ApproximateSearch)``.
+    A faiss index proposes candidates and they are ranked exactly: the rows are projected on
+    their leading principal axes (those keeping ``APPROX_PCA_VARIANCE`` of the variance, when
+    that drops at least a quarter of the dimensions), grouped into about 2√n k-means cells
+    (``nlist``) and stored in half precision (faiss ``PCA{r},IVF{nlist},SQfp16``); each row scans
+    the cells of its ``nprobe`` nearest centroids for m = k + 1 + max(2, k/8) candidates, whose
+    distances are then recomputed exactly in float64 on every feature and ranked in the
+    (squared distance, index) order of the exact lists. ``nprobe`` grows by a quarter until the recall on
+    ``RECALL_SAMPLE`` seeded rows, against their exact lists, reaches ``target_recall``, or every
+    cell is probed. Returns ``(indices, sq_distances, ApproximateSearch)``.
     """
     import faiss
 
@@ -436,41 +458,62 @@ def approximate_kneighbors(X: np.ndarray, k: int, *, random_state=0, memory_budg
     rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False))
     exact_i, exact_d2 = exact_rows(X, sample, k, memory_budget=memory_budget, n_jobs=threads)
-    m = min(n, k + 1 + max(2, k // 4))
-    check_allocation(4.0 * n * F + 8.0 * 3 * _CHUNK_ROWS * m, memory_budget,
+    nlist = int(min(max(16, round(2 * np.sqrt(n))), max(1, n // 40)))
+    m = min(n, k + 1 + max(2, k // 8))
+    check_allocation(4.0 * n * F + 8.0 * 3 * _CHUNK_ROWS * threads * 4 * m, memory_budget,
                      "the approximate neighbour index")
     Xf = np.ascontiguousarray(X, dtype=np.float32)
-    nlist = int(min(max(16, round(4 * np.sqrt(n))), max(1, n // 40)))
+    columns = np.ascontiguousarray(X.T)
+    train = Xf[np.sort(rng.choice(n, size=min(n, max(32 * nlist, 20 * F)), replace=False))]
+    dims, kept = _projection_dims(train.astype(np.float64))
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(threads)
     try:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(F), F, nlist)
-        index.cp.seed = int(rng.integers(2**31 - 1))
-        train = Xf[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
+        prefix = f"PCA{dims}," if dims < F else ""
+        index = faiss.index_factory(F, f"{prefix}IVF{nlist},SQfp16")
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.niter = 10
+        ivf.cp.min_points_per_centroid = 16
+        ivf.cp.seed = int(rng.integers(2**31 - 1))
         index.train(train)
         index.add(Xf)
 
-        def search(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def search(rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
             _, cand = index.search(Xf[rows], m)
             cand = cand.astype(np.int64)
             missing = cand < 0                 # cells holding fewer than m points in all
-            cand[missing] = rows[np.nonzero(missing)[0]]
-            return _finish_rows(X[rows], rows, cand, X, k, True)
+            cand[missing] = np.broadcast_to(rows[:, None], cand.shape)[missing]
+            return _finish_rows(X[rows], rows, cand, X, k, True, columns)
 
-        nprobe = min(nlist, max(8, nlist // 64))
+        nprobe = min(nlist, max(4, nlist // 64))
         while True:
-            index.nprobe = nprobe
-            found_i, found_d2 = search(sample)
+            ivf.nprobe = nprobe
+            found_i, found_d2 = search(sample, m)
             recall, _ = sampled_recall(found_d2, exact_d2)
             if recall >= target_recall or nprobe >= nlist:
                 break
-            nprobe = min(nlist, 2 * nprobe)
+            nprobe = min(nlist, -(-5 * nprobe // 4))
         out_i = np.empty((n, k), dtype=np.int64)
         out_d2 = np.empty((n, k))
         bar = progress.task(f"approximate neighbour search (k = {k})", n, "rows")
-        for r0 in range(0, n, _CHUNK_ROWS * threads):
-            rows = np.arange(r0, min(n, r0 + _CHUNK_ROWS * threads))
-            out_i[rows], out_d2[rows] = search(rows)
+        step = _CHUNK_ROWS * threads
+        for r0 in range(0, n, step):
+            rows = np.arange(r0, min(n, r0 + step))
+            _, cand = index.search(Xf[rows], m)
+            cand = cand.astype(np.int64)
+            missing = cand < 0
+            cand[missing] = np.broadcast_to(rows[:, None], cand.shape)[missing]
+
+            def finish(part: np.ndarray, rows=rows, cand=cand) -> None:
+                out_i[rows[part]], out_d2[rows[part]] = _finish_rows(
+                    X[rows[part]], rows[part], cand[part], X, k, True, columns)
+
+            parts = np.array_split(np.arange(rows.size), threads)
+            if threads == 1:
+                finish(parts[0])
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    list(pool.map(finish, parts))
             bar.update(advance=rows.size)
         bar.close()
     finally:
@@ -481,8 +524,10 @@ def approximate_kneighbors(X: np.ndarray, k: int, *, random_state=0, memory_budg
         out_i[short], out_d2[short] = exact_rows(X, short, k, memory_budget=memory_budget,
                                                  n_jobs=threads)
     recall, recall_se = sampled_recall(out_d2[sample], exact_d2)
-    info = ApproximateSearch("faiss IndexIVFFlat", nlist, int(index.nprobe), m, recall, recall_se,
-                             sample, exact_i, exact_d2, time.perf_counter() - start)
+    backend = (f"faiss PCA{dims},IVF{nlist},SQfp16 ({kept:.3f} of the variance on {dims} of "
+               f"{F} axes)" if dims < F else f"faiss IVF{nlist},SQfp16")
+    info = ApproximateSearch(backend, nlist, int(ivf.nprobe), m, recall, recall_se, sample,
+                             exact_i, exact_d2, time.perf_counter() - start)
     return out_i, out_d2, info
 
 
