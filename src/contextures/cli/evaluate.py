@@ -7,7 +7,7 @@ and, when the data has a target, the ridge probe on the resolved components (the
 extension to the downstream-train and test rows). The table ranks the contexts by τ (lower is
 better); abstentions (τ close to β + 1) are listed last and marked. Its columns are named as the
 JSON record's fields: ``d_hat`` (τ's dimension), ``n_resolved``, ``err_at_d_val`` and ``d_val``
-(the label-honest reading: d chosen on validation rows), ``err`` and ``d_star`` (min over d of
+(the label-honest reading: d chosen by cross-validation on downstream-train rows), ``err`` and ``d_star`` (min over d of
 the test error, the paper's reading). Errors are the MSE of the standardised target (one-hot MSE
 for classification). ``--json PATH`` writes ``{"results": [record, ...], "dataset", "split_seed"}``
 with :meth:`~contextures.evaluation.scoring.ContextScore.record` for each context; a context that

@@ -9,14 +9,14 @@ Protocol, per dataset:
 3. For each of the 4 × N contexts (:mod:`~contextures.experiments.strengths`; N = 35 gives the
    paper's 140), :func:`~contextures.evaluation.scoring.score_context` (the one scoring function
    of the project): the exact top-d₀ spectrum on the fitting rows, τ (β = 1) and
-   d̂ = argmin_d τ_d, and two ridge probes on the downstream rows (α chosen on a validation split
-   of downstream-train, error on test: MSE of the standardised target, one-hot MSE for
-   classification):
+   d̂ = argmin_d τ_d, and two ridge probes on the downstream rows (α chosen by a 5-fold
+   cross-validation of downstream-train, error on test: MSE of the standardised target, one-hot
+   MSE for classification):
 
    - the paper's: all d₀ raw Nyström columns, err_{d*} = min_d test error (``err_paper``);
    - the label-honest one: the stable columns (components resolved on held-out rows, a
-     ``check_folds``-fold cross-fit on at most ``check_rows`` fitting rows) with d chosen on
-     the validation rows (``err_at_d_val``).
+     ``check_folds``-fold cross-fit on at most ``check_rows`` fitting rows) with d chosen by the
+     same cross-validation (``err_at_d_val``).
 4. Across the contexts, side by side (:data:`PROTOCOLS`): the paper's protocol (Pearson, Spearman
    and distance correlation of τ and err_{d*} over every context with a finite τ, as the paper
    correlates all 140), the same over the contexts τ ranks (abstentions, τ ≥ 0.95 (β + 1),
@@ -542,7 +542,8 @@ def summarise(plans: Sequence[DatasetPlan], records: Sequence[dict[str, Any]],
                      "= min_d test error of the probe on all d0 raw columns (the paper's reading)",
             "paper_ranked": "the same over the contexts tau ranks (abstentions excluded)",
             "honest": "tau against the label-honest error: the probe on the stable (resolved) "
-                      "columns with d chosen on validation rows, over every context",
+                      "columns with d chosen by cross-validation on downstream-train rows, "
+                      "over every context",
             "honest_ranked": "the same over the contexts tau ranks",
         },
     }
@@ -589,8 +590,8 @@ def comparison_table(summary: dict[str, Any], settings: CorrelationSettings) -> 
         f"(seeded subsample, seed {settings.fit_seed}); {len(settings.families)} families × "
         f"{settings.strengths} strengths; exact top-d₀ spectrum, d₀ = min({settings.d0}, "
         f"n_fit − 2); τ with β = {settings.beta:g}; ridge probe (α ∈ "
-        f"{{{', '.join(format(a, 'g') for a in settings.alphas)}}} chosen on a validation split "
-        "of downstream-train); errors are the standardised-target MSE (one-hot MSE for "
+        f"{{{', '.join(format(a, 'g') for a in settings.alphas)}}} chosen by a 5-fold "
+        "cross-validation of downstream-train); errors are the standardised-target MSE (one-hot MSE for "
         "classification).")
     lines.append("")
     lines.append("- **paper**: Pearson(τ, err_d*) over every context with a finite τ, err_d* = "
@@ -598,8 +599,8 @@ def comparison_table(summary: dict[str, Any], settings: CorrelationSettings) -> 
                  "paper's protocol); **paper, ranked**: the same over the contexts τ ranks.")
     lines.append(f"- **honest**: τ against the probe on the stable columns (the components "
                  f"resolved on held-out rows: a {settings.check_folds}-fold cross-fit on at most "
-                 f"{settings.check_rows} rows) with d chosen on validation rows, so no test label "
-                 "decides anything.")
+                 f"{settings.check_rows} rows) with d chosen by cross-validation on "
+                 "downstream-train rows, so no test label decides anything.")
     lines.append("- **selection**: the error (honest) of τ's pick, of a random pick (the mean) "
                  "and of knn(k≈30), each divided by the best context's error.")
     lines.append("")

@@ -10,7 +10,7 @@ rows) and reports
 - the decay rate λ of s_i² ≈ exp(−λ i), the kernel deviation (1/n²) Σ |k_X⁺ − 1| and the
   Lipschitz estimate of k_X⁺, on bounded seeded samples (``diagnostic_rows``, ``lipschitz_rows``);
 - when the data has a target: the ridge probe on the components resolved on held-out rows (the
-  stable extension), with α and d chosen on a validation split of downstream-train
+  stable extension), with α and d chosen by a 5-fold cross-validation of downstream-train
   (``err_at_d_val``, the label-honest error) beside min_d of the test error (``err``, the
   paper's err_{d*}); MSE of the standardised target, one-hot MSE for classification; and the
   Pearson and Spearman correlations between τ and those errors across the ranked candidates.
@@ -311,7 +311,7 @@ def rank_results(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({**r, "rank": i})
     for r in abstained:
         out.append({**r, "rank": None})
-    # rank by the label-honest error (d chosen on validation rows), and by the paper's err_{d*}
+    # rank by the label-honest error (d chosen by cross-validation on downstream-train rows), and by the paper's err_{d*}
     for field_name, rank_name in (("err_at_d_val", "err_rank"), ("err", "err_star_rank")):
         errs = sorted(r[field_name] for r in out if r.get(field_name) is not None)
         for r in out:
@@ -359,7 +359,7 @@ def recommendation(rows: Sequence[dict[str, Any]], task: str | None) -> dict[str
         best_err = min(errs, key=lambda r: r["err_at_d_val"])
         metric = "one-hot MSE" if task == "classification" else "MSE (standardised target)"
         ratio = best["err_at_d_val"] / best_err["err_at_d_val"] if best_err["err_at_d_val"] else 1
-        parts.append(f"selection quality: its probe error with d chosen on validation rows is "
+        parts.append(f"selection quality: its probe error with d chosen by cross-validation on downstream-train rows is "
                      f"{best['err_at_d_val']:.4g} ({metric}, d = {best['d_val']}), rank "
                      f"{best['err_rank']} of {len(errs)} and {ratio:.3f}× the lowest, "
                      f"{best_err['err_at_d_val']:.4g} ({best_err['context']}); with d chosen on "
@@ -472,7 +472,7 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
     if has_probe:
         lines.append("- validation: the resolved components (the stable extension) on the "
                      "downstream rows; ridge probe on the first d of them for every d (α and "
-                     "d chosen on a validation split of downstream-train: err_at_d_val, the "
+                     "d chosen by a 5-fold cross-validation of downstream-train: err_at_d_val, the "
                      "label-honest error; err = min_d of the test error, the paper's err_d*)")
     if plan.scan:
         lines.append(f"- candidates chosen from a τ scan of {len(plan.scan)} KNN and RBF "
@@ -512,7 +512,7 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
         paper = correlation_of(rows, "err")
         lines.append(
             f"Across the {correlation['n']} ranked candidates, with the label-honest error "
-            f"(d chosen on validation rows): Pearson r(τ, err_at_d_val) = "
+            f"(d chosen by cross-validation on downstream-train rows): Pearson r(τ, err_at_d_val) = "
             f"{fmt(correlation['pearson'])}, Spearman ρ = {fmt(correlation['spearman'])} "
             f"(positive = lower τ goes with lower error). With the paper's err_d* (d chosen on "
             f"the test rows): Pearson {fmt(paper['pearson'])}, Spearman "
