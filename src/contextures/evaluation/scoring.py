@@ -20,8 +20,9 @@ score a context with this one function, so they agree on every convention:
 
    d's are reported as component counts (the index of the last component the probe used), so
    they compare with d̂.
-5. **Paper protocol (optional, ``raw_probe=True``).** The same probe on all d₀ raw Nyström
-   columns, as the paper computes err_{d*}: ``raw_err``, ``raw_d_star``.
+5. **Paper protocol (optional, ``raw_probe=True``).** The probe on all d₀ raw Nyström columns,
+   α chosen on one 80/20 split of downstream-train, as the paper computes err_{d*}: ``raw_err``,
+   ``raw_d_star``.
 
 **Targets.** A regression target is standardised with the downstream-train mean and standard
 deviation, so an error reads as a fraction of the target's variance (1 = predicting the mean);
@@ -243,7 +244,7 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
                                                 y_train, None, None,
                                                 extend(model.context_, prepared.X_test, W),
                                                 y_test, task=prepared.task, alphas=alphas,
-                                                random_state=random_state, cv_folds=cv_folds)
+                                                random_state=random_state)
         seconds["probe"] = time.perf_counter() - t2
     seconds["total"] = time.perf_counter() - t0
     return score
