@@ -52,7 +52,6 @@ defaults :data:`DEFAULT_CHOICE` are used (said in ``cv_note_``).
 from __future__ import annotations
 
 import numbers
-import re
 import time
 import warnings
 
@@ -67,12 +66,12 @@ from sklearn.utils.validation import (
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
-    validate_data,
 )
 
 from .._memory import check_allocation, fits, resolve_budget
 from ..contexts.base import Context, make_context
-from ..exceptions import ConvergenceWarning, InputTypeError, ParameterError
+from ..exceptions import ConvergenceWarning, ParameterError
+from ..validation import validated_array
 from ._propagation import (
     Propagator,
     context_weights,
@@ -95,21 +94,6 @@ MIN_CV_ROWS = 4
 CV_TOL = 1e-4
 """Relative residual of the solves inside cross-validation (the final solve uses ``tol``)."""
 _PREDICT_BLOCK = 1 << 23  # entries of transition rows per prediction block (64 MB of float64)
-
-
-def _validated(estimator, X, *, reset: bool, what: str) -> np.ndarray:
-    """X through scikit-learn's validation (its messages), as the project's typed errors."""
-    try:
-        return validate_data(estimator, X, reset=reset, dtype=np.float64, order="C",
-                             accept_sparse=False, ensure_all_finite=True, ensure_min_samples=2
-                             if reset else 1)
-    except TypeError as exc:   # sparse input, or objects that are not numbers
-        raise InputTypeError(f"{what}: {exc}") from exc
-    except ValueError as exc:
-        if isinstance(exc, ParameterError):
-            raise
-        message = re.sub(r"\s*array=\[.*?\]\.?\s*", " ", str(exc), flags=re.S).strip()
-        raise ParameterError(f"{what}: {message}") from exc
 
 
 def _is_marker(values: np.ndarray, marker) -> np.ndarray:
@@ -327,7 +311,7 @@ class STKR(BaseEstimator):
     def fit(self, X, y):
         """Fit the context on every row of X and STKR on the labelled rows of y."""
         start = time.perf_counter()
-        X = _validated(self, X, reset=True, what="STKR.fit")
+        X = validated_array(self, X, reset=True, what="STKR.fit", min_samples=2)
         transform, alpha = self._check_params()
         task, labelled, targets, classes = read_target(y, X.shape[0], self.task,
                                                      self.unlabelled)
@@ -399,7 +383,7 @@ class STKR(BaseEstimator):
     # --- prediction ---------------------------------------------------------------------------
     def _decision(self, X) -> np.ndarray:
         check_is_fitted(self, "transduction_")
-        X = _validated(self, X, reset=False, what="STKR.predict")
+        X = validated_array(self, X, reset=False, what="STKR.predict")
         kind, payload = self._model
         if kind == "topd":
             contexture, theta = payload
