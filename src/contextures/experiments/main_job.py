@@ -221,7 +221,6 @@ def candidate_cell(*, data: str, split_seed: int, max_rows: int | None, max_fit:
         "err_curve": None if curve is None else [float(format(v, ".7g")) for v in curve.errors],
         "err_dims": None if curve is None else [score.components(k)
                                                 for k in range(1, curve.errors.size + 1)],
-        "notes": score.notes[-2:],
     })
     result["timing"] = {**score.seconds, "total": time.perf_counter() - start}
     return result
