@@ -37,6 +37,18 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _read_int(folder: Path, v2_name: str, v1_name: str) -> int | None:
+    """The integer in ``folder/v2_name`` (cgroup v2), else in ``folder/v1_name`` (v1), else None
+    (no such file, or a value such as "max")."""
+    text = _read(folder / v2_name)
+    if text is None:
+        text = _read(folder / v1_name)
+    try:
+        return int(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 def _mounts() -> list[tuple[str, Path, str, set[str]]]:
     """(root, mount point, file system type, super options) of every cgroup mount."""
     text = _read(Path(PROC_MOUNTINFO))
@@ -130,12 +142,8 @@ def available_cores() -> int:
 def _memory_limit_dir() -> tuple[int, Path] | None:
     best = None
     for folder in _group_dirs("memory"):
-        text = _read(folder / "memory.max")
-        if text is None:
-            text = _read(folder / "memory.limit_in_bytes")
-        try:
-            limit = int(text)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        limit = _read_int(folder, "memory.max", "memory.limit_in_bytes")
+        if limit is None:
             continue                 # "max", or no file at this level
         if 0 < limit < _UNLIMITED and (best is None or limit < best[0]):
             best = (limit, folder)
@@ -154,12 +162,8 @@ def cgroup_memory_available() -> int | None:
     if found is None:
         return None
     limit, folder = found
-    usage_text = _read(folder / "memory.current")
-    if usage_text is None:
-        usage_text = _read(folder / "memory.usage_in_bytes")
-    try:
-        usage = int(usage_text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    usage = _read_int(folder, "memory.current", "memory.usage_in_bytes")
+    if usage is None:
         return limit
     inactive = 0
     stat = _read(folder / "memory.stat") or ""

@@ -381,10 +381,6 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def _nan_to_none(value: float) -> float | None:
-    return float(value) if _finite(value) else None
-
-
 PROTOCOLS = {
     # name: (error field, which contexts) — see the module docstring
     "paper": ("err_paper", "all"),

@@ -41,7 +41,6 @@ import csv
 import io
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -137,6 +136,7 @@ def adaptive_candidates(X_fit: np.ndarray, d0: int, beta: float, *, categorical:
 
     Returns (candidates, the scan's rows {context, family, tau, abstain}, notes).
     """
+    from ..contexts import make_context
     from ..contexts.masked import n_hidden
     from ..evaluation import tau as tau_of
     from ..spectral import Contexture
@@ -169,9 +169,9 @@ def adaptive_candidates(X_fit: np.ndarray, d0: int, beta: float, *, categorical:
                          f"closest to ranking ({best['context']})")
         chosen += picked
     F = X_fit.shape[1]
-    k_mid = int(re.search(r"k=(\d+)", middle["knn"]).group(1))
+    k_mid = int(make_context(middle["knn"]).k)
     chosen.append(f"knn_mask(k={k_mid},p=0.2,masks={MASKS})")
-    g_mid = float(re.search(r"gamma=([0-9.eE+-]+)", middle["rbf"]).group(1))
+    g_mid = float(make_context(middle["rbf"]).gamma)
     hidden = n_hidden(F, 0.2) if F > 1 else 0
     chosen.append(f"rbf_mask(gamma={_g(g_mid * F / max(F - hidden, 1))},p=0.2,masks={MASKS})")
     if categorical >= SCARF_MIN_CATEGORICAL:
