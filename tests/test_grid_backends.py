@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from contextures.exceptions import ContexturesError, GridBackendError
-from contextures.experiments import Cell, load_results, run_grid
+from contextures.runner import Cell, load_results, run_grid
 
 
 def spectral_cell(random_state: int, n: int, gamma: float) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contextures.experiments import Cell, load_results, run_grid
+from contextures.runner import Cell, load_results, run_grid
 
 LOG_ENV = "CONTEXTURES_TEST_GRID_LOG"
 N_CELLS = 16
@@ -43,7 +43,7 @@ def start_grid(out: Path, log: Path, backend: str, workers: int) -> subprocess.P
         import sys
         sys.path.insert(0, {TESTS_DIR!r})
         from test_grid_resume import CONFIG, build_cells
-        from contextures.experiments import run_grid
+        from contextures.runner import run_grid
         if __name__ == "__main__":
             run_grid(build_cells(), {str(out)!r}, grid_config=CONFIG, backend={backend!r},
                      workers={workers}, progress=False)

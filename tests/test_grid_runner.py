@@ -13,7 +13,7 @@ from contextures.exceptions import (
     ParameterError,
     ResultsConflictError,
 )
-from contextures.experiments import (
+from contextures.runner import (
     Cell,
     CorruptCellWarning,
     clear_worker_cache,
@@ -22,7 +22,7 @@ from contextures.experiments import (
     run_grid,
     worker_cache,
 )
-from contextures.experiments._worker_cache import worker_cache_size
+from contextures.runner.worker_cache import worker_cache_size
 
 CALLS_ENV = "CONTEXTURES_TEST_GRID_CALLS"
 
@@ -300,7 +300,7 @@ def test_worker_cache_computes_once_per_key_and_freezes_arrays():
 
 
 def test_a_second_run_into_a_busy_directory_is_refused(tmp_path):
-    from contextures.experiments._atomic import directory_lock
+    from contextures._io import directory_lock
 
     with directory_lock(tmp_path), pytest.raises(ResultsConflictError, match="another run"):
         run_grid(grid(2), tmp_path, grid_config=CONFIG, backend="serial", progress=False)

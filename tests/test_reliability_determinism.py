@@ -22,7 +22,7 @@ import torch
 
 from contextures.datasets import prepare
 from contextures.encoders import ContextureEncoder, load_encoder
-from contextures.experiments import Cell, run_grid
+from contextures.runner import Cell, run_grid
 from contextures.experiments.correlation import correlation_cell
 from contextures.spectral import Contexture
 

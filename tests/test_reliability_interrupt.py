@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from contextures.experiments import load_results
+from contextures.runner import load_results
 
 CONTEXTS = ["knn(k=3)", "knn(k=8)", "knn(k=15)", "knn(k=30)", "knn(k=60)", "rbf(gamma=0.1)",
             "rbf(gamma=0.5)", "rbf(gamma=2)", "rbf(gamma=8)", "rbf(gamma=30)"]

@@ -173,7 +173,7 @@ def test_a_pickle_planted_as_weights_is_refused_and_never_run(model_dir, tmp_pat
 
 
 def test_a_pickle_planted_as_a_grid_cell_is_refused(tmp_path):
-    from contextures.experiments import Cell, load_results, run_grid
+    from contextures.runner import Cell, load_results, run_grid
     from test_grid_resume import sleepy_cell
 
     out = tmp_path / "grid"

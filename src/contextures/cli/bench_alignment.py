@@ -49,7 +49,7 @@ def alignment(
 ) -> None:
     """Train MLP encoders over width × depth × seeds and compare them with the exact contexture."""
     from ..experiments.alignment import AlignmentSettings, run_alignment_bench
-    from ..experiments.grid import check_backend
+    from ..runner.grid import check_backend
 
     check_backend(backend)
     settings = settings_from(AlignmentSettings, quick, dataset=data, context=context,

@@ -54,7 +54,7 @@ def estimation(
 ) -> None:
     """Mean |λ̂_i − s_i²| over the top r against the sample size m of the extraction."""
     from ..experiments.estimation import EstimationSettings, run_estimation_bench
-    from ..experiments.grid import check_backend
+    from ..runner.grid import check_backend
 
     check_backend(backend)
     settings = settings_from(EstimationSettings, quick, datasets=tuple(data) if data else None,

@@ -66,7 +66,7 @@ def semisup(
     from ..contexts import make_context
     from ..datasets import suite as get_suite
     from ..exceptions import ParameterError
-    from ..experiments.grid import check_backend
+    from ..runner.grid import check_backend
     from ..experiments.semisup import run_semisup_bench
     from ..semisupervised import parse_transform
 

@@ -1,31 +1,6 @@
-"""Experiments: the grid runner under every benchmark (and, beside it, the benchmarks).
+"""The studies: each one a list of cells run on :mod:`contextures.runner`, then summarised.
 
-- :class:`Cell`: one pure computation, ``fn(**config)``, named by a hash of (fn, config).
-- :func:`run_grid`: run a list of cells into a directory, one atomic JSON record per cell,
-  resumable after any interruption, on a serial, joblib or dask.distributed backend.
-- :func:`load_results`, :func:`load_grid_config`: read a grid directory back.
-- :func:`worker_cache`: a process-local memo for precomputation shared by cells on a worker.
+The correlation study (τ against the probe error), the context selector behind ``contextures
+run``, mixing, alignment, estimation, the out-of-sample extension check and semi-supervised
+learning.
 """
-
-from ._worker_cache import clear_worker_cache, worker_cache
-from .cells import Cell
-from .grid import (
-    CorruptCellWarning,
-    GridResult,
-    GridSummary,
-    load_grid_config,
-    load_results,
-    run_grid,
-)
-
-__all__ = [
-    "Cell",
-    "CorruptCellWarning",
-    "GridResult",
-    "GridSummary",
-    "clear_worker_cache",
-    "load_grid_config",
-    "load_results",
-    "run_grid",
-    "worker_cache",
-]

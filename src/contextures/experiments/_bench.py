@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cells import Cell
+from ..runner import Cell
 
 
 def run_bench(out_dir: str | Path, cells: Sequence[Cell], protocol: dict[str, Any],
@@ -17,7 +17,7 @@ def run_bench(out_dir: str | Path, cells: Sequence[Cell], protocol: dict[str, An
               echo: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Run ``cells`` on the grid runner in ``out_dir`` (resumable), then ``write_outputs(out,
     records)``; returns its summary with the run's counts under ``"run"``."""
-    from .grid import run_grid
+    from ..runner import run_grid
 
     out = Path(out_dir)
     records, counts = run_grid(cells, out, grid_config=protocol, workers=workers,

@@ -38,7 +38,7 @@ import numpy as np
 from ..exceptions import ParameterError
 from ..reports.files import write_text
 from ..reports.markdown import fmt, markdown_table
-from . import Cell, worker_cache
+from ..runner import Cell, worker_cache
 from ._bench import check_max_rows, check_positive_ints
 
 CELL_FN = "contextures.experiments.alignment:alignment_cell"

@@ -53,14 +53,14 @@ import numpy as np
 
 from ..exceptions import ParameterError, SpecError
 from ..reports.files import write_text
-from .cells import Cell
+from ..runner import Cell
 from .encoding import (
     context_cache,
     current_blas_threads,
     fitting_sample,
     load_prepared,
 )
-from .grid import run_grid
+from ..runner import run_grid
 from .statistics import distance_correlation, pearson, spearman
 from .strengths import DEFAULT_STRENGTHS, FAMILIES, MASK_COUNT, MASK_P, family_of, strength_grid
 

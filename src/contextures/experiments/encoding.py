@@ -20,7 +20,7 @@ import numpy as np
 from ..contexts import ContextCache
 from ..evaluation.scoring import standardised_targets
 from ..exceptions import ParameterError
-from ._worker_cache import worker_cache
+from ..runner import worker_cache
 
 CACHE_BYTES = 2 * 1024**3
 """Bytes one worker's ContextCache may keep (recomputed beyond): the 50 masks × n_fit² distance

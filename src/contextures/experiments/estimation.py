@@ -45,7 +45,7 @@ import numpy as np
 from ..exceptions import ParameterError
 from ..reports.files import write_text
 from ..reports.markdown import fmt, markdown_table
-from . import Cell, worker_cache
+from ..runner import Cell, worker_cache
 from ._bench import check_max_rows, check_positive_ints
 from .alignment import current_torch_threads, mean_sd, prepared_data, records_csv
 

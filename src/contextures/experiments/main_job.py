@@ -51,10 +51,10 @@ import numpy as np
 
 from ..exceptions import DataError, ParameterError
 from ..reports.files import write_text
-from .cells import Cell
+from ..runner import Cell
 from .correlation import json_safe
 from .encoding import context_cache, current_blas_threads, fitting_sample, load_prepared
-from .grid import run_grid
+from ..runner import run_grid
 from .statistics import pearson, spearman
 from .strengths import RBFScale, family_of
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..datasets import prepare
 from ..spectral import Contexture
-from . import Cell, worker_cache
+from ..runner import Cell, worker_cache
 
 CELL_FN = "contextures.experiments.mixing:mixing_cell"
 
@@ -167,7 +167,7 @@ def run_mixing_bench(out_dir, *, datasets=None, suite_name: str = "offline", qui
     import json
     from pathlib import Path
 
-    from .grid import run_grid
+    from ..runner import run_grid
 
     profile = QUICK if quick else FULL
     if datasets is None:

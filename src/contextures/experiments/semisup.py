@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import DataError, ParameterError
-from . import Cell, worker_cache
+from ..runner import Cell, worker_cache
 
 CELL_FN = "contextures.experiments.semisup:semisup_cell"
 BASELINES = ("label_spreading_knn", "label_spreading_rbf", "label_propagation_knn",
@@ -478,7 +478,7 @@ def run_semisup_bench(out_dir, *, datasets=None, suite_name: str = "offline", qu
                       backend: str = "joblib", scheduler=None, resume: str = "auto",
                       retry_failed: bool = False, progress: bool = True, echo=print) -> dict:
     """Run the bench on the grid runner; write ``summary.json``, ``table.md``, ``semisup.png``."""
-    from .grid import run_grid
+    from ..runner import run_grid
     from .mixing import labelled_suite
 
     profile = dict(QUICK if quick else FULL)

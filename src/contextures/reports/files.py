@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..experiments._atomic import atomic_write_text
+from .._io import atomic_write_text
 
 
 def _umask() -> int:

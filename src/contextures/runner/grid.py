@@ -1,6 +1,6 @@
 """The grid runner under every benchmark: resumable, crash-safe, the same on every backend.
 
-A grid is a list of :class:`~contextures.experiments.cells.Cell` (pure functions of their
+A grid is a list of :class:`~contextures.runner.cells.Cell` (pure functions of their
 configurations) and an output directory::
 
     out_dir/
@@ -39,7 +39,7 @@ Backends (records come back to the calling process, which writes them):
 
 Example (``mybench.cells.tau_cell`` is a top-level function returning a dict)::
 
-    from contextures.experiments import Cell, run_grid
+    from contextures.runner import Cell, run_grid
 
     cells = [Cell(f"{name}/{ctx}", "mybench.cells:tau_cell",
                   {"dataset": name, "context": ctx, "random_state": 0})
@@ -72,8 +72,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..exceptions import GridBackendError, ModelFileError, ParameterError, ResultsConflictError
-from ._atomic import atomic_write_text, directory_lock, remove_temp_files
-from ._backends import available_cores, run_dask, run_joblib, run_serial
+from .._io import atomic_write_text, directory_lock, remove_temp_files
+from .backends import available_cores, run_dask, run_joblib, run_serial
 from .cells import (
     RECORD_FORMAT,
     RECORD_FORMAT_VERSION,

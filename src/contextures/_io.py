@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..exceptions import ResultsConflictError
+from .exceptions import ResultsConflictError
 
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".part"

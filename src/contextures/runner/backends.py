@@ -1,6 +1,6 @@
 """Where cells run: in this process, in loky processes (joblib), or on a dask.distributed cluster.
 
-Each backend is a generator that takes :class:`~contextures.experiments.cells.CellTask` objects
+Each backend is a generator that takes :class:`~contextures.runner.cells.CellTask` objects
 and yields their records as they complete, in completion order. Records come back to the calling
 process, which writes them; a worker never touches the output directory (so a remote dask
 cluster need not share a file system with the client). Closing the generator (Ctrl-C, an error in
