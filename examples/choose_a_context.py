@@ -1,6 +1,6 @@
 """Choose a context without labels: score candidates by τ, then check the ranking with a probe.
 
-τ (spec §6) needs only the singular values of each context on the unlabelled pretrain rows:
+τ (docs/theory.md §3) needs only the singular values of each context on the unlabelled pretrain rows:
 
     τ_d = 1/(1 − s²_{d+1}) + β Σ_{i≤d} s_i² / Σ_{i≤d₀} s_i²,   τ = min_d τ_d   (β = 1).
 

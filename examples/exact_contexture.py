@@ -1,8 +1,8 @@
 """The exact contexture of a context on abalone: singular values, τ and the probe curve.
 
-Fits ``Contexture("rbf(gamma=median)")`` on the pretrain rows of the bundled abalone data (spec §2),
-prints the top singular values s_1..s_5, scores the context with τ (spec §6, β = 1) and checks
-what the top-d eigenfunctions are worth downstream with a ridge probe on d = 1..d₀ (spec §7A).
+Fits ``Contexture("rbf(gamma=median)")`` on the pretrain rows of the bundled abalone data (docs/theory.md §4),
+prints the top singular values s_1..s_5, scores the context with τ (docs/theory.md §3, β = 1) and checks
+what the top-d eigenfunctions are worth downstream with a ridge probe on d = 1..d₀ (docs/theory.md §9).
 
 Run:  python examples/exact_contexture.py
 """

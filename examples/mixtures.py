@@ -1,4 +1,4 @@
-"""Mixing two contexts (spec §5): convolution, convex combination and concatenation on abalone.
+"""Mixing two contexts (docs/theory.md §7): convolution, convex combination and concatenation on abalone.
 
 A = knn(k=30) (strong association: s_i close to 1) and B = rbf(gamma=median) (weaker). For each
 of A, B, conv(A,B), mix(0.5*A,0.5*B) and concat(A,B) the script fits the exact top-d contexture

@@ -1,7 +1,7 @@
 """Train a small neural encoder on a context and compare it with the exact contexture.
 
-A ContextureEncoder with the VICReg objective (spec §4.3) learns Ψ on the context values; the
-representation of x is Φ = TΨ, and the extraction step (spec §4.8) turns the learned span into
+A ContextureEncoder with the VICReg objective (docs/theory.md §8) learns Ψ on the context values; the
+representation of x is Φ = TΨ, and the extraction step (docs/theory.md §8) turns the learned span into
 ordered estimates of μ_1..μ_d and of s_1²..s_d². The exact answer comes from Contexture (the
 top-d singular functions of the same context). Alignment on held-out rows is the CCA R² (mean
 squared canonical correlation, 1 = same span) between the two d-dimensional representations.

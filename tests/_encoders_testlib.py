@@ -2,7 +2,7 @@
 
 These wrap a transition matrix given directly, so the encoder tests do not depend on the real
 context classes; the exact eigenfunctions come from a dense eigendecomposition of
-M = D_π^{1/2} P D_c^{-1} Pᵀ D_π^{1/2} (spec §2).
+M = D_π^{1/2} P D_c^{-1} Pᵀ D_π^{1/2} (docs/theory.md §4).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def dense_knn_P(X, k, queries=None):
 
 
 def spec_gram(P):
-    """M = P diag(c)^{-1} Pᵀ / n for uniform π (the spec's formula, unreached columns dropped)."""
+    """M = P diag(c)^{-1} Pᵀ / n for uniform π (docs/theory.md §4, unreached columns dropped)."""
     c = P.sum(0)
     keep = c > 0
     return (P[:, keep] / c[keep]) @ P[:, keep].T

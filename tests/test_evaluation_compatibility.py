@@ -1,4 +1,4 @@
-"""ρ(f) on constructed eigenfunctions whose answer is known in closed form (spec §1)."""
+"""ρ(f) on constructed eigenfunctions whose answer is known in closed form (docs/theory.md §2)."""
 
 import numpy as np
 import pytest

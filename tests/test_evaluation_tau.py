@@ -1,4 +1,4 @@
-"""τ against hand-computed spectra (spec §6): the d range, the denominator to d0, abstention."""
+"""τ against hand-computed spectra (docs/theory.md §3): the d range, the denominator to d0, abstention."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Mixing contexts (spec §5): convolution, convex combination, concatenation, minimax weights."""
+"""Mixing contexts (docs/theory.md §7): convolution, convex combination, concatenation, minimax weights."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""ContextOperator: Q = D_π^{1/2} P D_c^{-1/2} against the spec's dense formulas."""
+"""ContextOperator: Q = D_π^{1/2} P D_c^{-1/2} against the dense formulas of docs/theory.md §4."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Contexture: fit/transform against the spec's §2 formulas, known spectra, sklearn conventions."""
+"""Contexture: fit/transform against the formulas of docs/theory.md §4 and §6, known spectra, sklearn conventions."""
 
 import numpy as np
 import pytest

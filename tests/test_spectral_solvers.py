@@ -49,7 +49,7 @@ class DenseAsMatrixFree(MatrixFreeTransition):
 
 
 def reference(P, sample_weight=None):
-    """Eigenvalues (descending) and eigenvectors of M from the spec's dense formula."""
+    """Eigenvalues (descending) and eigenvectors of M from the dense formula of docs/theory.md §4."""
     P = P.toarray() if sp.issparse(P) else np.asarray(P)
     n = P.shape[0]
     pi = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()

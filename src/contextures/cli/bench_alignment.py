@@ -1,5 +1,5 @@
 """``contextures bench alignment``: width × depth × seeds of VICReg encoders against the exact
-contexture (spec §7B): CCA R² and mutual-KNN heatmaps, and whether larger networks stop helping."""
+contexture ([ICML] §4.2; docs/theory.md §12): CCA R² and mutual-KNN heatmaps, and whether larger networks stop helping."""
 
 from __future__ import annotations
 

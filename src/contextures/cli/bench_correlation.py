@@ -1,4 +1,4 @@
-"""``contextures bench correlation``: does τ predict the exact encoder's error (spec §7A)?"""
+"""``contextures bench correlation``: does τ predict the exact encoder's error ([ICML] §5.3; docs/theory.md §12)?"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``contextures bench estimation``: error of the extracted singular-value estimates against the
-number of sample points m (spec §7C), beside the paper's figures."""
+number of sample points m ([ICML] App. D; docs/theory.md §12), beside the paper's figures."""
 
 from __future__ import annotations
 

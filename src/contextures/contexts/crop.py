@@ -7,7 +7,7 @@ it back to s × s by bilinear interpolation with aligned corners (output pixel u
 at u·(c − 1)/(s − 1)).
 
 The density of a crop is not computable, so the context is sample-only: ``operator()`` raises
-ParameterError (learn the contexture with an encoder, spec §4), and there is no transition.
+ParameterError (learn the contexture with an encoder, docs/theory.md §8), and there is no transition.
 """
 
 from __future__ import annotations

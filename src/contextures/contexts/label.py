@@ -11,7 +11,7 @@ column c to its label.
 ``label``. ``class_prior_`` (P_A) and ``balanced_weights_`` (1/√P_A) are exposed for it.
 
 Regression (float y, or ``task="regression"``): the linear kernel of the whitened centred targets
-(spec §5): with Ỹ = (y − ȳ) Σ^{-1/2} (Σ the covariance of y under uniform P_X; constant target
+(docs/theory.md §4.4): with Ỹ = (y − ȳ) Σ^{-1/2} (Σ the covariance of y under uniform P_X; constant target
 columns are dropped) the context is the feature context [1, Ỹ] (``ContextOperator(...,
 features=True)``), so s₀ = 1 and s₁ = … = s_t = 1 for t independent targets.
 

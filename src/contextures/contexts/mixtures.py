@@ -1,4 +1,4 @@
-"""Mixing contexts (spec §5): convolution, convex combination and concatenation.
+"""Mixing contexts (docs/theory.md §7): convolution, convex combination and concatenation.
 
 All three are contexts written in the one spec grammar:
 
@@ -10,7 +10,7 @@ All three are contexts written in the one spec grammar:
     B is a label context its rows are the labels of the values of A (the posterior
     P(y | a₁) = Σ_i P_A[i, a₁] π_i 1{y_i = y} / c_{a₁} for draws). A linear-kernel B (regression
     labels, teacher features) is re-whitened under the distribution of A₁, so that T₂ is taken
-    under that distribution as the spec says and s_i(T₁T₂) ≤ min(s_i(T₁), s_i(T₂)).
+    under that distribution (docs/theory.md §7) and s_i(T₁T₂) ≤ min(s_i(T₁), s_i(T₂)).
     A context after a label context is undefined (its inputs would be classes): SpecError.
 
 ``mix(0.7*A,0.3*B)``
@@ -18,7 +18,7 @@ All three are contexts written in the one spec grammar:
     kernel is Σ w_i k_i, and its transition matrix is the block row [w_1 P_1, …, w_r P_r], so
     Q = [√w_1 Q_1, …, √w_r Q_r] and M = Σ w_i M_i exactly. Weights are non-negative and sum to 1;
     without weights they are equal. ``mix(A,B,weights=minimax,eta=0.03)`` asks for the adaptive
-    weights of §5: they depend on a fitted encoder, so the spectral engine (``Contexture``) or
+    weights of docs/theory.md §7: they depend on a fitted encoder, so the spectral engine (``Contexture``) or
     neural training resolves them (see ``contextures.spectral.mixing``); :meth:`operator` refuses
     until they are resolved.
 
@@ -248,7 +248,7 @@ class MixtureContext(Context):
     components : list of contexts or spec strings
     weights : list of floats, ``"equal"`` or ``"minimax"``
     eta : float
-        Step of the minimax re-weighting w_i ← w_i exp(η ẑ_i) (spec §5).
+        Step of the minimax re-weighting w_i ← w_i exp(η ẑ_i) (docs/theory.md §7).
     rounds : int
         Number of minimax re-weighting rounds (the exact analogue of training epochs).
     """

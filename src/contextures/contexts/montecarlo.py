@@ -1,6 +1,6 @@
 """Monte-Carlo operators for contexts known through samples and a computable density q(a | x).
 
-Convention (spec §2, [derived]). Draw r = ``draws`` corrupted copies of every training row:
+Convention (docs/theory.md §4.7, [derived]). Draw r = ``draws`` corrupted copies of every training row:
 a_s for s = t·n + i is copy t of row i, S = r·n draws in all, so the draws are a sample of the
 context marginal P_A. With P̂_A(a) = (1/n) Σ_l q(a | x_l) (exact for each draw, not estimated),
 

@@ -10,11 +10,11 @@ sample, uniform by default) and the context marginal c = Pᵀπ (P_A, columns wi
 M is the matrix of T T* in L²(P_X): symmetric PSD, top eigenvalue s_0² = 1 with eigenvector √π.
 The singular values of Q are s_0 = 1 ≥ s_1 ≥ ..., and with Q = U S Vᵀ the singular functions are
 μ_i = D_π^{-1/2} u_i on the sample (unit variance under π) and ν_i = D_c^{-1/2} v_i on the context
-values. At a new point x with transition row p(x) = P⁺(·|x) the extension of the spec (§2) is
+values. At a new point x with transition row p(x) = P⁺(·|x) the extension of docs/theory.md §6 is
 
     μ_i(x) = s_i⁻¹ Σ_a p_a(x) ν_i(a) = p(x) · D_c^{-1/2} v_i / s_i,
 
-which reproduces μ_i on the training sample. For uniform π this is the spec's
+which reproduces μ_i on the training sample. For uniform π this is
 Q = P diag(colsum)^{-1/2}: the 1/n factors cancel.
 
 P may be a ``scipy.sparse`` matrix (KNN, labels, graphs), a dense array (RBF, masked RBF) or a

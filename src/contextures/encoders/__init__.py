@@ -1,4 +1,4 @@
-"""Neural encoders that learn the contexture (spec §4): objectives, networks, training, extraction.
+"""Neural encoders that learn the contexture (docs/theory.md §8): objectives, networks, training, extraction.
 
 The estimator :class:`ContextureEncoder` is the entry point; the pieces are usable on their own:
 loss modules in :mod:`~contextures.encoders.objectives`, networks in

@@ -146,7 +146,7 @@ def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
 
 
 class ContextureEncoder(TransformerMixin, BaseEstimator):
-    """A neural encoder trained to learn the contexture of ``context`` (spec §4).
+    """A neural encoder trained to learn the contexture of ``context`` (docs/theory.md §8).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Evaluating contexts and representations: τ, association diagnostics, compatibility, probes,
-alignment (spec §1, §6, §7)."""
+alignment (docs/theory.md §2, §3, §9, §10)."""
 
 from .alignment import (
     canonical_correlations,

@@ -14,7 +14,7 @@ For two representations A (n × p) and B (n × q) of the same n points:
 - ``linear_cka``: ‖A_cᵀ B_c‖_F² / (‖A_cᵀ A_c‖_F ‖B_cᵀ B_c‖_F) on centred A_c, B_c; invariant to
   orthogonal maps and scaling (not to general linear maps).
 
-Ratio trace (spec §1). For an encoder Φ (n × d) on the sample of a context operator with
+Ratio trace (docs/theory.md §2, §10). For an encoder Φ (n × d) on the sample of a context operator with
 Q = D_π^{1/2} P D_c^{-1/2} and Φ̃ = Φ − E_π Φ:
 
     C_Φ = Cov_π[Φ] = Φ̃ᵀ D_π Φ̃,

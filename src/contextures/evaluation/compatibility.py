@@ -1,4 +1,4 @@
-"""Compatibility ρ(f) of a downstream task with a context (spec §1).
+"""Compatibility ρ(f) of a downstream task with a context (docs/theory.md §2).
 
 With the fitted eigenfunctions μ_1..μ_d on the sample (n × d, zero mean, orthonormal under the
 sample measure π: Σ_k π_k μ_i(x_k) μ_j(x_k) = δ_ij) and their singular values s_1..s_d,

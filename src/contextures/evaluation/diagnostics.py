@@ -1,7 +1,7 @@
-"""Association diagnostics of [ICML §5] / spec §6: decay rate, kernel deviation, Lipschitz estimate.
+"""Association diagnostics of [ICML §5] (docs/theory.md §3): decay rate, kernel deviation, Lipschitz estimate.
 
 - Decay rate λ: least squares fit of s_i² = exp(−λ i), i.e. of log s_i² = −λ i **without an
-  intercept** (the fitted curve passes through s_0² = 1 at i = 0, as the spec's model does):
+  intercept** (the fitted curve passes through s_0² = 1 at i = 0, as the model of docs/theory.md §3 does):
   λ = −Σ i log s_i² / Σ i² over the i with s_i > 0. Slow decay (small λ) = strong association.
 - Kernel deviation: (1/n²) Σ_{i,j} |k_X⁺(x_i, x_j) − 1|, the distance of the dual kernel from the
   kernel of independence (k ≡ 1). Large = strong association.

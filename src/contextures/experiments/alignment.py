@@ -1,11 +1,11 @@
 """``contextures bench alignment``: do neural encoders learn the contexture, and does size help?
 
-Protocol of [ICML] §4.2 / App. E (spec §7B). One dataset (default abalone), split 70/15/15 with
+Protocol of [ICML] §4.2 / App. E (docs/theory.md §12). One dataset (default abalone), split 70/15/15 with
 ``split_seed``; context ``knn(k=30)`` on the pretrain rows; the exact reference is the top-d
 (d = 128) eigenfunctions μ_1..μ_d of the spectral engine (:class:`~contextures.spectral.Contexture`)
 fitted on the pretrain rows and extended to the test rows. Each cell of the grid
 width × depth × seed trains one :class:`~contextures.encoders.ContextureEncoder`: an MLP with Tanh
-and skip connections, VICReg, full-batch AdamW, d₁ = 512 outputs, then extraction (spec §4.8) to
+and skip connections, VICReg, full-batch AdamW, d₁ = 512 outputs, then extraction (docs/theory.md §8) to
 the ordered top d. On the held-out test rows it scores
 
 - CCA R² = mean squared canonical correlation of the encoder's d functions with μ_1..μ_d,

@@ -74,7 +74,7 @@ QUICK_DATASETS = ("abalone", "sklearn:breast_cancer", "sklearn:diabetes")
 """The ``--quick`` profile's datasets: bundled or shipped with scikit-learn (no network)."""
 
 PAPER_TABLE1 = {
-    # the paper's dataset name -> (Pearson, distance correlation), spec §7A
+    # the paper's dataset name -> (Pearson, distance correlation), [ICML] Table 1
     "abalone": (0.028, 0.470), "diabetes": (0.737, 0.740), "Wine": (-0.084, 0.212),
     "credit-approval": (0.583, 0.683), "cmc": (0.867, 0.860), "splice": (0.831, 0.801),
     "kr-vs-kp": (0.543, 0.512), "spambase": (0.775, 0.858), "mushroom": (0.185, 0.340),

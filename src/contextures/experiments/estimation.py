@@ -1,6 +1,6 @@
-"""``contextures bench estimation``: how many samples does the extraction need? (spec §7C)
+"""``contextures bench estimation``: how many samples does the extraction need? (docs/theory.md §12)
 
-Protocol ([ICML] App. D, spec §4.8). Per dataset, split 70/15/15 with ``split_seed``; context
+Protocol ([ICML] App. D; docs/theory.md §8). Per dataset, split 70/15/15 with ``split_seed``; context
 ``knn(k=60)`` on the pretrain rows; the exact s_1² ≥ … ≥ s_r² (r = 256) come from the spectral
 engine on the whole pretrain split. One encoder per (dataset, seed): a 2-layer Tanh net (one hidden
 layer of ``width`` units; the paper used 20 000), d = 512 outputs, VICReg, full-batch AdamW, trained

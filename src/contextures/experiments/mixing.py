@@ -1,4 +1,4 @@
-"""``contextures bench mixing``: do mixtures of contexts beat their components? (spec §5)
+"""``contextures bench mixing``: do mixtures of contexts beat their components? (docs/theory.md §7)
 
 Protocol, per labelled dataset (split 70/15/15 with ``split_seed``):
 

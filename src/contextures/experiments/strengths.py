@@ -1,6 +1,6 @@
 """Strength grids of the correlation study: N strengths per family, from very weak to very strong.
 
-The correlation study of [ICML §5.3] (spec §7A) scores 4 families × N strengths (N = 35 in the
+The correlation study of [ICML §5.3] (docs/theory.md §12) scores 4 families × N strengths (N = 35 in the
 paper): KNN, RBF and their masked variants (20% of the features hidden, 50 masks). Every grid is
 returned as context spec strings (contexts are data), **ordered from the weakest association to
 the strongest**.

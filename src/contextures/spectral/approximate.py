@@ -8,7 +8,7 @@ The error is reported: the residuals ‖M u − s² u‖ of the returned vectors
 
 Subsample (the correlation study's estimate for large n): refit the context on m random rows,
 solve that small problem exactly, and extend the eigenfunctions to every row through the
-context's transition rows (§2 of the spec). The singular values are those of the subsample's
+context's transition rows (docs/theory.md §6). The singular values are those of the subsample's
 context, an estimate of the full ones; m = Θ(d log d) rows suffice for the top of the spectrum
 (the paper uses m ≈ 600-1000 for d₀ = 256). See :func:`default_subsample_size`.
 """

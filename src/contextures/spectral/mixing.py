@@ -1,4 +1,4 @@
-"""Exact contextures of mixed contexts: minimax weights and concatenation (spec §5).
+"""Exact contextures of mixed contexts: minimax weights and concatenation (docs/theory.md §7).
 
 Minimax weights. For a convex combination mix(A_1,…,A_r) the thesis re-weights the contexts
 each epoch of training: with L_i the loss of context i, z-scored across contexts to ẑ_i,
@@ -7,7 +7,7 @@ each epoch of training: with L_i the loss of context i, z-scored across contexts
 
 which up-weights the context the encoder currently fits worst. The exact analogue used here: the
 encoder is the exact top-d contexture of M_w = Σ w_i M_i, and the loss of context i is the shared
-population objective of SVME/KISE at that encoder (spec §4.5),
+population objective of SVME/KISE at that encoder (docs/theory.md §8),
 
     L_i = Σ_j (‖φ_j‖² − ⟨φ_j, T_i T_i* φ_j⟩) = d − ‖Q_iᵀ U‖_F²,
 

@@ -174,7 +174,7 @@ def solve(op, n_components: int, solver: str | Call = "auto", *, tol: float | No
     n_components : d ≥ 1.
     solver : a solver spec (see the module docstring); ``subsample`` needs the data and is only
         available through :class:`~contextures.spectral.Contexture`.
-    tol : residual tolerance of the iterative solvers (default 1e-6), unless the spec sets one.
+    tol : residual tolerance of the iterative solvers (default 1e-5, ``iterative.DEFAULT_TOL``), unless the spec sets one.
     random_state : seed of the random start blocks / landmarks.
     memory_budget : bytes (or ``"8G"``); default: the operator's, else half the available memory.
     threads : BLAS threads (default: :func:`~contextures.spectral.threads.default_threads`).
