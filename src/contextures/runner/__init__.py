@@ -5,9 +5,10 @@
   resumable after any interruption, on a serial, joblib or dask.distributed backend.
 - :func:`load_results`, :func:`load_grid_config`: read a grid directory back.
 - :func:`worker_cache`: a process-local memo for precomputation shared by cells on a worker.
+- :class:`Study`, :func:`run_study`: the one skeleton of a study (settings with ``quick``,
+  ``cells`` and ``protocol``; a cell function; ``summarize``; ``write_outputs``) and its driver.
 """
 
-from .worker_cache import clear_worker_cache, worker_cache
 from .cells import Cell
 from .grid import (
     CorruptCellWarning,
@@ -17,15 +18,22 @@ from .grid import (
     load_results,
     run_grid,
 )
+from .study import RunInfo, Study, StudyResult, StudySettings, run_study
+from .worker_cache import clear_worker_cache, worker_cache
 
 __all__ = [
     "Cell",
     "CorruptCellWarning",
     "GridResult",
     "GridSummary",
+    "RunInfo",
+    "Study",
+    "StudyResult",
+    "StudySettings",
     "clear_worker_cache",
     "load_grid_config",
     "load_results",
     "run_grid",
+    "run_study",
     "worker_cache",
 ]
