@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the public API with hostile inputs (issue 8, item 1).
+"""Property-based fuzzing of the public API with hostile inputs.
 
 Every call either returns a result that passes the invariants of the theory (singular values
 sorted and in [0, 1]; eigenfunctions of mean 0, unit variance and uncorrelated on the sample;
@@ -245,12 +245,12 @@ def test_encoder_on_hostile_tables_trains_or_refuses(X, context, objective):
 
 
 def test_known_hostile_cases_are_refused_with_a_message():
-    """Regression cases the fuzzing found (each used to return a wrong number or crash)."""
+    """Regression cases the fuzzing found (each gave a wrong number or a crash before its fix)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 3))
     cases = [
-        # squared distances overflow: neighbours used to be all ties (a wrong spectrum) and
-        # conv(knn, knn) used to crash the interpreter (invalid neighbour indices)
+        # squared distances overflow: unguarded, every neighbour ties (a wrong spectrum) and
+        # conv(knn, knn) crashes the interpreter (invalid neighbour indices)
         (Contexture("knn(k=3)", n_components=2), X * 1e300, "overflow"),
         (Contexture("conv(knn(k=3),knn(k=2))", n_components=2), X * 1e300, "overflow"),
         # squared distances underflow to 0 although the rows differ

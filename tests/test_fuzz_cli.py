@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the command line (issue 8, item 1).
+"""Property-based fuzzing of the command line.
 
 Hostile tables written to CSV (unicode column names, NaN, ±inf, mixed types, huge and tiny
 magnitudes, single rows...) and random context specs and arguments go through

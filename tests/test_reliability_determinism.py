@@ -1,4 +1,4 @@
-"""Determinism (issue 8, item 3): the same seed gives bit-identical results on CPU.
+"""Determinism: the same seed gives bit-identical results on CPU.
 
 Spectra (every solver of :class:`Contexture`, and across processes), splits (``prepare``), grid
 cells of the real correlation study (joblib with 1 worker against 2 workers; serial against joblib

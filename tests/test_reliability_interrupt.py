@@ -1,4 +1,4 @@
-"""Interruption (issue 8, item 4): a real CLI process killed with SIGKILL mid-run, then rerun.
+"""Interruption: a real CLI process killed with SIGKILL mid-run, then rerun.
 
 The command is ``contextures run`` (the grid runner under every benchmark) on a small abalone
 problem with ten candidate contexts, one cell file each. The process group is killed with SIGKILL

@@ -1,4 +1,4 @@
-"""The memory guard (issue 8, item 2): refusals come at once, before any large allocation.
+"""The memory guard: refusals come at once, before any large allocation.
 
 Sizes are chosen so that the dense n × n allocation needs far more than this machine has
 (n = 2 000 000: a dense M is 8 n² = 29 TiB; n = 50 000: 2 × 8 n² = 37 GiB for M and its eigh

@@ -1,4 +1,4 @@
-"""Safe files (issue 8, item 5): nothing is unpickled or executed from a file or a path.
+"""Safe files: nothing is unpickled or executed from a file or a path.
 
 1. A source audit (AST, so docstrings and comments do not count): no ``pickle``/``marshal``/
    ``shelve``/``dill`` import, no ``eval``/``exec``/``compile``/``__import__`` call, no

@@ -16,13 +16,13 @@ A. KISE and the nested loss on a weighted kNN graph: 800 Gaussian points in 4-D 
    context (P_X ∝ degree; degree ratio ≈ 377), d = 4, d₁ = 16, MLP 64 × 2. Full batch
    (600 epochs, lr 1e-2) against batch 64 (100 epochs, lr 3e-3) with the Horvitz–Thompson
    estimates of ``encoders.kernels`` and with the plain weighted V-statistic
-   Σ_{i,k∈S} w_i w_k G_ik z_i z_kᵀ (the estimate before; emulated by making every batch its own
+   Σ_{i,k∈S} w_i w_k G_ik z_i z_kᵀ (biased; emulated by making every batch its own
    population).
 B. Subsample extraction on the same graph: B_Φ for Φ = the exact μ_1..μ_4 (centred on their
    P_X mean over all rows, as the extraction does) from m uniformly drawn rows, mean over 400
    draws, against the exact diag(B) = s_1², …, s_4²: Horvitz–Thompson against the V-statistic.
 C. Laplacian eigenmaps on rbf(gamma=median), 400 anisotropic Gaussian points in 3-D, d = 4,
-   d₁ = 8: one hop (v ~ P⁺(·|u), the former default, now refused since the context is not
+   d₁ = 8: one hop (v ~ P⁺(·|u), which the objective refuses since the context is not
    reversible under uniform P_X; run here by overriding the check) against two hops
    (u → a → v, edge kernel k_X⁺), KISE for reference.
 D. The π-weighted sample objectives on a hub graph (240 points in [−1, 1]^6, w(u, v) =
@@ -221,7 +221,7 @@ def section_a(seeds, threads):
             (objective, "full batch", fit_score(make, X, truth, pi, seeds)),
             (objective, "batch 64, Horvitz–Thompson",
              fit_score(make_batch, X, truth, pi, seeds)),
-            (objective, "batch 64, V-statistic (before)",
+            (objective, "batch 64, V-statistic (biased)",
              fit_score(make_batch, X, truth, pi, seeds, patch=v_statistic)),
             (objective, "batch 64, untrained",
              fit_score(make_batch, X, truth, pi, seeds, control=True)),
@@ -250,7 +250,7 @@ def section_b(draws=400):
             vs.append(np.diag(kernel_matrices(Z[rows], OperatorKernel(op, rows, population=m,
                                                                       mass=mass),
                                               mean=np.zeros(4))[2]))
-        for name, vals in (("Horvitz–Thompson", ht), ("V-statistic (before)", vs)):
+        for name, vals in (("Horvitz–Thompson", ht), ("V-statistic (biased)", vs)):
             mean = np.mean(vals, 0)
             out.append({"m": m, "estimate": name, "mean_B_diag": [float(v) for v in mean],
                         "exact": [float(v) for v in s2[:4]],
@@ -269,7 +269,7 @@ def section_c(seeds, threads):
                                  output_dim=8, hidden=64, depth=2, epochs=800, lr=1e-2,
                                  random_state=seed, n_threads=threads)
     rows = [
-        ("laplacian", "one hop (before; now refused)",
+        ("laplacian", "one hop (refused by the objective)",
          fit_score(lambda s: make(s, "laplacian(hops=1)"), X, truth, pi, seeds,
                    patch=one_hop_allowed)),
         ("laplacian", "two hops (default)", fit_score(lambda s: make(s, "laplacian"), X, truth,
@@ -310,7 +310,7 @@ def section_d(seeds, threads):
         feats = objective == "dae"
         rows += [
             (objective, "with P_X", fit_score(make, X, truth, pi, seeds, features=feats)),
-            (objective, "uniform weights (before)",
+            (objective, "uniform weights (P_X ignored)",
              fit_score(make, X, truth, pi, seeds, patch=uniform_weights, features=feats)),
             (objective, "untrained", fit_score(make, X, truth, pi, seeds, features=feats,
                                                control=True)),
