@@ -84,7 +84,7 @@ def prepare(spec: str | DatasetSpec | Dataset = "abalone", *, split_seed: int = 
         warnings.simplefilter("always")
         pipeline, (X_pre, X_train, X_test) = fit_preprocess(
             X.iloc[idx_pre], X.iloc[idx_train], X.iloc[idx_test], min_frequency=min_frequency)
-    for w in caught:  # re-issue (with this call site) so callers can filter or record them
+    for w in caught:  # warn again (from this call site) so callers can filter or record them
         warnings.warn(w.message, w.category, stacklevel=2)
 
     def part(y, idx):
