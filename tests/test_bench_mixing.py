@@ -5,7 +5,7 @@ import json
 import pytest
 
 from contextures.cli.app import main
-from contextures.experiments.mixing import mixing_cell, summarize
+from contextures.experiments.mixing import MixingSettings, mixing_cell, summarize
 
 
 def test_quick_mixing_bench_writes_its_summary(tmp_path, capsys):
@@ -46,7 +46,8 @@ def test_summary_counts_wins_and_failures():
         {"status": "ok", "config": {"dataset": "b", "candidate": "m"}, "result": {"error": 1.5}},
         {"status": "failed", "config": {"dataset": "c", "candidate": "s"}, "error": "boom"},
     ]
-    summary = summarize(recs, ["s"], ["m"])
+    summary = summarize(recs, MixingSettings(datasets=("a", "b", "c"), singles=("s",),
+                                              mixtures=("m",)))
     assert summary["mixture_wins"] == 1 and summary["n_datasets"] == 2
     assert summary["median_relative_gain"] == pytest.approx((0.2 - 0.5) / 2)
     assert summary["failed"][0]["dataset"] == "c"

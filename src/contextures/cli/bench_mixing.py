@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from .bench import BACKEND, OVERWRITE, SCHEDULER, WORKERS, bench_app, runner_options
+from .bench import (
+    BACKEND,
+    OVERWRITE,
+    SCHEDULER,
+    WORKERS,
+    bench_app,
+    runner_options,
+    settings_from,
+)
 
 
 @bench_app.command("mixing")
@@ -21,15 +29,19 @@ def mixing(
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Compare each single context, their mixtures and two baselines by downstream test error."""
-    from ..datasets import suite as get_suite
-    from ..experiments.mixing import run_mixing_bench
+    from ..experiments.common import labelled_suite
+    from ..experiments.mixing import MIXING, MixingSettings
+    from ..runner import run_study
 
-    datasets = list(data) if data else None
-    if datasets is None and not quick:
-        get_suite(suite)  # an unknown suite fails here, with its message
-    summary = run_mixing_bench(out, datasets=datasets, suite_name=suite, quick=quick,
-                               **runner_options(workers=workers, backend=backend,
-                                                scheduler=scheduler, overwrite=overwrite))
+    if data:
+        settings = settings_from(MixingSettings, quick, datasets=tuple(data))
+    elif quick:
+        settings = MixingSettings.quick()
+    else:
+        settings = MixingSettings(datasets=tuple(labelled_suite(suite)))  # fails on a bad suite
+    result = run_study(MIXING, settings, out, threads_per_worker=1 if workers > 1 else None,
+                       **runner_options(workers=workers, backend=backend, scheduler=scheduler,
+                                        overwrite=overwrite))
     typer.echo((out / "table.md").read_text())
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'mixing.png'}"
-               f" ({summary['n_datasets']} datasets)")
+               f" ({result.summary['n_datasets']} datasets)")

@@ -14,15 +14,27 @@ Error: mean squared error for regression, one-hot MSE for classification (the me
 classes of the squared error of one-hot predictions, as the probes compute it; accuracy reported
 too). Label contexts see the pretrain labels only. The summary counts the datasets on which the
 best mixture beats the best single context, and by how much.
+
+The study runs on :func:`~contextures.runner.run_study` (:data:`MIXING`): one cell per
+(dataset, candidate); outputs ``summary.json``, ``table.md`` and ``mixing.png``.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from ..datasets import prepare
+from ..reports.figures import relative_error_bars, short_dataset_name
+from ..reports.files import write_text
+from ..reports.summaries import mixing_table
+from ..runner import Cell, Study, worker_cache
 from ..spectral import Contexture
-from ..runner import Cell, worker_cache
+from .common import labelled_suite
 
 CELL_FN = "contextures.experiments.mixing:mixing_cell"
 
@@ -36,8 +48,52 @@ DEFAULT_MIXTURES = (
     "concat(knn(k=10),rbf(gamma=median))",
 )
 BASELINES = ("ridge", "gbt")
+QUICK_DATASETS = ("diabetes", "sklearn:breast_cancer")
 
 
+# --- settings ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MixingSettings:
+    """Datasets, candidates and sizes of the mixing study (all recorded in grid.json)."""
+
+    datasets: tuple[str, ...] = field(default_factory=lambda: tuple(labelled_suite("offline")))
+    singles: tuple[str, ...] = DEFAULT_SINGLES
+    mixtures: tuple[str, ...] = DEFAULT_MIXTURES
+    split_seed: int = 0
+    n_fit: int = 1500
+    n_components: int = 64
+    max_rows: int | None = 10000
+
+    def __post_init__(self) -> None:
+        for name in ("datasets", "singles", "mixtures"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> MixingSettings:
+        """CI profile: diabetes and breast_cancer, n_fit = 300, d = 16, ≤ 1000 rows."""
+        base = cls(datasets=QUICK_DATASETS, n_fit=300, n_components=16, max_rows=1000)
+        return replace(base, **overrides)
+
+    @property
+    def candidates(self) -> list[str]:
+        return [*self.singles, *self.mixtures, *BASELINES]
+
+    def protocol(self) -> dict[str, Any]:
+        return {"bench": "mixing", "datasets": list(self.datasets),
+                "candidates": self.candidates, "split_seed": self.split_seed,
+                "n_fit": self.n_fit, "n_components": self.n_components,
+                "max_rows": self.max_rows}
+
+    def cells(self) -> list[Cell]:
+        """One cell per (dataset, candidate)."""
+        return [Cell(key=f"{ds}|{cand}", fn=CELL_FN,
+                     config={"dataset": ds, "candidate": cand, "split_seed": self.split_seed,
+                             "n_components": self.n_components, "n_fit": self.n_fit,
+                             "max_rows": self.max_rows})
+                for ds in self.datasets for cand in self.candidates]
+
+
+# --- the cell ------------------------------------------------------------------------------------
 def _prepared(dataset: str, split_seed: int, max_rows: int | None):
     return worker_cache(("mixing-prepare", dataset, split_seed, max_rows),
                         lambda: prepare(dataset, split_seed=split_seed, max_rows=max_rows))
@@ -106,17 +162,10 @@ def mixing_cell(dataset: str, candidate: str, split_seed: int = 0, n_components:
             "weights": None if weights is None else [float(w) for w in weights]}
 
 
-def mixing_cells(datasets, candidates, *, split_seed: int = 0, n_components: int = 64,
-                 n_fit: int = 1500, max_rows: int | None = 10000) -> list[Cell]:
-    """The grid: one cell per (dataset, candidate)."""
-    return [Cell(key=f"{ds}|{cand}", fn=CELL_FN,
-                 config={"dataset": ds, "candidate": cand, "split_seed": split_seed,
-                         "n_components": n_components, "n_fit": n_fit, "max_rows": max_rows})
-            for ds in datasets for cand in candidates]
-
-
-def summarize(records, singles, mixtures) -> dict:
+# --- summary and outputs -------------------------------------------------------------------------
+def summarize(records, settings: MixingSettings, run=None) -> dict:
     """Per dataset: best single, best mixture, baselines; how often and by how much mixing wins."""
+    singles, mixtures = settings.singles, settings.mixtures
     by_dataset: dict[str, dict[str, dict]] = {}
     failed = []
     for rec in records:
@@ -141,98 +190,35 @@ def summarize(records, singles, mixtures) -> dict:
             row["mixture_gain"] = (row["single_error"] - row["mixture_error"]) / row["single_error"]
         rows.append(row)
     gains = [r["mixture_gain"] for r in rows if r.get("mixture_gain") is not None]
+    protocol = settings.protocol()
     return {"datasets": rows, "failed": failed, "n_datasets": len(rows),
             "mixture_wins": int(sum(g > 0 for g in gains)),
             "median_relative_gain": float(np.median(gains)) if gains else None,
-            "mean_relative_gain": float(np.mean(gains)) if gains else None}
+            "mean_relative_gain": float(np.mean(gains)) if gains else None,
+            "profile": {k: v for k, v in protocol.items() if k != "datasets"}}
 
 
-QUICK = {"datasets": ("diabetes", "sklearn:breast_cancer"), "n_fit": 300, "n_components": 16,
-         "max_rows": 1000}
-FULL = {"n_fit": 1500, "n_components": 64, "max_rows": 10000}
-
-
-def labelled_suite(name: str) -> list[str]:
-    """The specs of a suite's labelled members (every member of ``offline`` has a target)."""
-    from ..datasets import suite
-
-    return [member.spec for member in suite(name)]
-
-
-def run_mixing_bench(out_dir, *, datasets=None, suite_name: str = "offline", quick: bool = False,
-                     singles=DEFAULT_SINGLES, mixtures=DEFAULT_MIXTURES, split_seed: int = 0,
-                     workers: int = 1, backend: str = "joblib", scheduler=None,
-                     resume: str = "auto", progress: bool = True) -> dict:
-    """Run the mixing bench on the grid runner; write ``summary.json``, ``table.md``, a plot."""
-    import json
-    from pathlib import Path
-
-    from ..runner import run_grid
-
-    profile = QUICK if quick else FULL
-    if datasets is None:
-        datasets = list(profile["datasets"]) if quick else labelled_suite(suite_name)
-    candidates = list(singles) + list(mixtures) + list(BASELINES)
-    cells = mixing_cells(datasets, candidates, split_seed=split_seed,
-                         n_components=profile["n_components"], n_fit=profile["n_fit"],
-                         max_rows=profile["max_rows"])
-    grid_config = {"bench": "mixing", "datasets": list(datasets), "candidates": candidates,
-                   "split_seed": split_seed, **{k: v for k, v in profile.items()
-                                                 if k != "datasets"}}
-    out = Path(out_dir)
-    records, _ = run_grid(cells, out, grid_config=grid_config, workers=workers, backend=backend,
-                          scheduler=scheduler, resume=resume, progress=progress,
-                          threads_per_worker=1 if workers > 1 else None,
-                          description="mixing cells")
-    summary = summarize(records, singles, mixtures)
-    summary["profile"] = {k: v for k, v in grid_config.items() if k != "datasets"}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "table.md").write_text(mixing_table(summary))
-    plot_mixing(summary, out / "mixing.png")
-    return summary
-
-
-def mixing_table(summary: dict) -> str:
-    """Markdown: per dataset, best single vs best mixture vs baselines (test error)."""
-    def fmt(v):
-        return "—" if v is None else f"{v:.4g}"
-
-    lines = ["| dataset | best single | error | best mixture | error | gain | ridge | gbt |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in summary["datasets"]:
-        gain = r.get("mixture_gain")
-        lines.append(f"| {r['dataset']} | `{r['best_single']}` | {fmt(r['single_error'])} | "
-                     f"`{r['best_mixture']}` | {fmt(r['mixture_error'])} | "
-                     f"{'—' if gain is None else f'{100 * gain:+.1f}%'} | "
-                     f"{fmt(r.get('ridge_error'))} | {fmt(r.get('gbt_error'))} |")
-    lines.append("")
-    lines.append(f"Best mixture beats best single context on {summary['mixture_wins']} of "
-                 f"{summary['n_datasets']} datasets; median relative gain "
-                 f"{fmt(summary['median_relative_gain'])}.")
-    for f in summary["failed"]:
-        lines.append(f"- failed: {f['dataset']} / {f['candidate']}: {f['error']}")
-    return "\n".join(lines) + "\n"
-
-
-def plot_mixing(summary: dict, path) -> None:
-    """Bar chart: each dataset's best-mixture and baseline errors relative to its best single."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_mixing(summary: dict, path) -> Path:
+    """Each dataset's best-mixture and baseline errors relative to its best single context."""
     rows = [r for r in summary["datasets"] if r["single_error"]]
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rows) + 2), 4))
-    x = np.arange(len(rows))
-    for offset, key, label in ((-0.25, "mixture_error", "best mixture"),
-                               (0.0, "ridge_error", "ridge (raw)"),
-                               (0.25, "gbt_error", "boosted trees (raw)")):
-        vals = [(r.get(key) or np.nan) / r["single_error"] for r in rows]
-        ax.bar(x + offset, vals, width=0.25, label=label)
-    ax.axhline(1.0, color="k", lw=1, label="best single context")
-    ax.set_xticks(x, [r["dataset"] for r in rows], rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("test error / best single context's")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    series = {label: [(r.get(key) or np.nan) / r["single_error"] for r in rows]
+              for key, label in (("mixture_error", "best mixture"),
+                                 ("ridge_error", "ridge (raw features)"),
+                                 ("gbt_error", "boosted trees (raw features)"))}
+    return relative_error_bars(
+        [short_dataset_name(r["dataset"]) for r in rows], series, path,
+        title=f"Mixtures and baselines against the best single context "
+              f"({len(rows)} datasets)",
+        xlabel="test error ÷ best single context's test error (ratio, log scale)",
+        reference_label="best single context (= 1)")
+
+
+def write_outputs(summary: dict, out_dir) -> list[Path]:
+    """``summary.json``, ``table.md`` and ``mixing.png``."""
+    out = Path(out_dir)
+    return [write_text(out / "summary.json", json.dumps(summary, indent=2)),
+            write_text(out / "table.md", mixing_table(summary)),
+            plot_mixing(summary, out / "mixing.png")]
+
+
+MIXING = Study("mixing", MixingSettings, summarize, write_outputs)

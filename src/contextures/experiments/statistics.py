@@ -19,6 +19,8 @@ undefined (fewer than 2 points, or a constant input for Pearson and Spearman).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -78,3 +80,13 @@ def distance_correlation(x, y) -> float:
     if not dvar > 0:
         return 0.0
     return float(np.sqrt(max(dcov, 0.0) / np.sqrt(dvar)))
+
+
+def mean_sd(values) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (ddof = 1) of the finite values; sd 0 for one value,
+    (None, None) for none. Reports show the sd only with two values or more."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return None, None
+    sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    return float(np.mean(vals)), sd

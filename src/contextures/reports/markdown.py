@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -40,3 +40,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
         cells = [_escape(c) for c in row] + [""] * (width - len(row))
         lines.append("| " + " | ".join(cells[:width]) + " |")
     return lines
+
+
+def mean_pm(stat: Mapping[str, Any], n: int, spec: str = ".3f") -> str:
+    """``mean ± sd`` of a ``{"mean", "sd"}`` statistic over ``n`` seeds; the mean alone when
+    ``n < 2`` (the spread of one value says nothing), "-" when there is no mean."""
+    if stat.get("mean") is None:
+        return "-"
+    if n < 2 or stat.get("sd") is None:
+        return fmt(stat["mean"], spec)
+    return f"{fmt(stat['mean'], spec)} ± {fmt(stat['sd'], spec)}"
