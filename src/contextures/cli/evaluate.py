@@ -28,7 +28,7 @@ import typer
 from tqdm import tqdm
 
 from ..contexts.base import make_context
-from ..evaluation._validation import check_int, check_positive
+from ..validation import check_int, check_positive
 from ..evaluation.contexts import ContextEvaluation, effective_d0, evaluate_context
 from ..exceptions import ContexturesError
 from .app import app

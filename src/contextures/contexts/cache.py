@@ -28,7 +28,7 @@ import numpy as np
 
 from .._memory import resolve_budget
 from ..exceptions import ParameterError
-from ._validation import check_data
+from ..validation import check_array
 from .distances import median_squared_distance, squared_distances
 from .neighbors import NeighborLists, kneighbors
 
@@ -58,7 +58,7 @@ class ContextCache:
 
     def __init__(self, X: np.ndarray, *, max_k: int | None = None, max_bytes: int | None = None,
                  memory_budget: int | None = None):
-        self.X = check_data(X, "ContextCache")
+        self.X = check_array(X, what="ContextCache", min_samples=2, representable=True)
         self.max_k = max_k
         self.memory_budget = memory_budget
         self.max_bytes = (resolve_budget(memory_budget) // 4 if max_bytes is None

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ParameterError
-from ._validation import check_data, check_fitted, check_float, check_indices, make_rng
+from ..validation import check_array, check_fraction
+from ._validation import check_fitted, check_indices, make_rng
 from .base import Context, register_context
 
 
@@ -55,10 +56,10 @@ class CropContext(Context):
 
     def fit(self, X: np.ndarray, y: Any = None, *, cache: Any = None) -> CropContext:
         who = self.spec()
-        alpha = check_float(self.alpha, "alpha", who, low=0.0, high=1.0)
+        alpha = check_fraction(self.alpha, "alpha", who=who)
         if alpha <= 0:
             raise ParameterError(f"{who}: alpha must be > 0 (a crop of relative area alpha)")
-        X = check_data(X, who, min_rows=1)
+        X = check_array(X, what=who, min_samples=1, representable=True)
         F = X.shape[1]
         side = math.isqrt(F)
         if side * side != F:

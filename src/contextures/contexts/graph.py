@@ -32,7 +32,8 @@ import scipy.sparse as sp
 
 from ..exceptions import DataError, ParameterError
 from ..spec import Call, format_spec
-from ._validation import check_choice, check_data, check_fitted, check_indices, make_rng
+from ..validation import check_array, check_choice
+from ._validation import check_fitted, check_indices, make_rng
 from .base import Context, register_context
 from .operator import ContextOperator
 
@@ -144,8 +145,8 @@ class GraphContext(Context):
 
     def fit(self, X: np.ndarray, y: Any = None, *, cache: Any = None) -> GraphContext:
         who = self.spec()
-        isolated = check_choice(self.isolated, "isolated", who, ("error", "self_loop"))
-        X = check_data(X, who, min_rows=1)
+        isolated = check_choice(self.isolated, "isolated", ("error", "self_loop"), who=who)
+        X = check_array(X, what=who, min_samples=1, representable=True)
         n = X.shape[0]
         A = self._adjacency(n, who)
         if A.nnz and (not np.isfinite(A.data).all() or A.data.min() < 0):

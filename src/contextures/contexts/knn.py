@@ -25,15 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import ParameterError
-from ._validation import (
-    check_bool,
-    check_data,
-    check_fitted,
-    check_indices,
-    check_int,
-    check_new_data,
-    make_rng,
-)
+from ..validation import check_array, check_bool, check_int
+from ._validation import check_fitted, check_indices, check_new_data, make_rng
 from .base import Context, register_context
 from .cache import ContextCache
 from .neighbors import SEARCHES, ApproximateSearch, NeighborLists, kneighbors, new_point_neighbors
@@ -117,10 +110,10 @@ class KNNContext(Context):
 
     def fit(self, X: np.ndarray, y: Any = None, *, cache: ContextCache | None = None) -> KNNContext:
         who = f"{self.spec_name}(k={self.k})"
-        X = check_data(X, who)
+        X = check_array(X, what=who, min_samples=2, representable=True)
         n = X.shape[0]
-        k = check_int(self.k, "k", who, low=1, high=n - 1, high_note=k_upper_note(n))
-        include_self = check_bool(self.include_self, "include_self", who)
+        k = check_int(self.k, "k", low=1, high=n - 1, note=k_upper_note(n), who=who)
+        include_self = check_bool(self.include_self, "include_self", who=who)
         if self.search not in SEARCHES:
             raise ParameterError(f"{who}: search must be one of {', '.join(SEARCHES)}, "
                                  f"got {self.search!r}")

@@ -28,13 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import ParameterError
-from ._validation import (
-    check_bool,
-    check_choice,
-    check_data,
-    check_fitted,
-    check_indices,
-)
+from ..validation import check_array, check_bool, check_choice
+from ._validation import check_fitted, check_indices
 from .base import Context, register_context
 from .operator import ContextOperator
 
@@ -103,9 +98,9 @@ class LabelContext(Context):
 
     def fit(self, X: np.ndarray, y: Any = None, *, cache: Any = None) -> LabelContext:
         who = self.spec()
-        check_bool(self.balanced, "balanced", who)
-        task = check_choice(self.task, "task", who, ("auto", "classification", "regression"))
-        X = check_data(X, who, min_rows=1)
+        check_bool(self.balanced, "balanced", who=who)
+        task = check_choice(self.task, "task", ("auto", "classification", "regression"), who=who)
+        X = check_array(X, what=who, min_samples=1, representable=True)
         n = X.shape[0]
         y = check_labels(y, n, who)
         self.n_samples_ = n

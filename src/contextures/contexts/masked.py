@@ -24,16 +24,8 @@ import scipy.sparse as sp
 
 from .._memory import check_allocation, fits
 from ..exceptions import ParameterError
-from ._validation import (
-    check_data,
-    check_fitted,
-    check_indices,
-    check_int,
-    check_new_data,
-    check_probability,
-    half_up,
-    make_rng,
-)
+from ..validation import check_array, check_fraction, check_int
+from ._validation import check_fitted, check_indices, check_new_data, half_up, make_rng
 from .base import Context, register_context
 from .cache import ContextCache
 from .distances import median_gamma, squared_distances
@@ -87,8 +79,8 @@ def masked_neighbor_transition(neighbors: np.ndarray, n_columns: int,
 
 
 def _check_masking(ctx: Any, who: str) -> tuple[float, int]:
-    p = check_probability(ctx.p, "p", who)
-    masks = check_int(ctx.masks, "masks", who, low=1)
+    p = check_fraction(ctx.p, "p", who=who)
+    masks = check_int(ctx.masks, "masks", low=1, who=who)
     if ctx.random_state is not None and not isinstance(ctx.random_state, int | np.integer):
         raise ParameterError(f"{who}: random_state must be an integer or none")
     return p, masks
@@ -120,9 +112,9 @@ class KNNMaskContext(Context):
     def fit(self, X: np.ndarray, y: Any = None, *,
             cache: ContextCache | None = None) -> KNNMaskContext:
         who = self.spec()
-        X = check_data(X, who)
+        X = check_array(X, what=who, min_samples=2, representable=True)
         n, F = X.shape
-        k = check_int(self.k, "k", who, low=1, high=n - 1, high_note=k_upper_note(n))
+        k = check_int(self.k, "k", low=1, high=n - 1, note=k_upper_note(n), who=who)
         p, masks = _check_masking(self, who)
         if cache is not None:
             cache.check_same(X, who)
@@ -222,7 +214,7 @@ class RBFMaskContext(Context):
             cache: ContextCache | None = None) -> RBFMaskContext:
         who = self.spec()
         gamma = check_gamma(self.gamma, who)
-        X = check_data(X, who)
+        X = check_array(X, what=who, min_samples=2, representable=True)
         n, F = X.shape
         p, masks = _check_masking(self, who)
         if cache is not None:

@@ -32,14 +32,8 @@ import scipy.sparse as sp
 
 from .._memory import check_allocation
 from ..exceptions import ParameterError
-from ._validation import (
-    check_data,
-    check_fitted,
-    check_indices,
-    check_int,
-    check_new_data,
-    make_rng,
-)
+from ..validation import check_array, check_int
+from ._validation import check_fitted, check_indices, check_new_data, make_rng
 from .base import Context
 from .operator import ContextOperator
 
@@ -214,8 +208,8 @@ class MonteCarloContext(Context):
     def fit(self, X: np.ndarray, y: Any = None, *, cache: Any = None) -> MonteCarloContext:
         who = self.spec()
         self._check_params(who)
-        draws = check_int(self.draws, "draws", who, low=2)
-        X = check_data(X, who)
+        draws = check_int(self.draws, "draws", low=2, who=who)
+        X = check_array(X, what=who, min_samples=2, representable=True)
         rng = make_rng(self.random_state)
         n = X.shape[0]
         self.X_ = X

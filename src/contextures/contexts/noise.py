@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_float, check_seed
+from ..validation import check_positive, check_seed
 from .base import register_context
 from .montecarlo import MonteCarloContext
 
@@ -36,8 +36,8 @@ class NoiseContext(MonteCarloContext):
         self.random_state = random_state
 
     def _check_params(self, who: str) -> None:
-        self.sigma_ = check_float(self.sigma, "sigma", who, positive=True)
-        check_seed(self.random_state, who)
+        self.sigma_ = check_positive(self.sigma, "sigma", who=who)
+        check_seed(self.random_state, who=who)
 
     def _draw(self, origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.X_[origins] + self.sigma_ * rng.normal(size=(origins.size, self.X_.shape[1]))

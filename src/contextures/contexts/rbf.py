@@ -18,14 +18,8 @@ import numpy as np
 
 from .._memory import check_allocation, fits
 from ..exceptions import ParameterError
-from ._validation import (
-    check_data,
-    check_fitted,
-    check_float,
-    check_indices,
-    check_new_data,
-    make_rng,
-)
+from ..validation import check_array, check_positive
+from ._validation import check_fitted, check_indices, check_new_data, make_rng
 from .base import Context, register_context
 from .cache import ContextCache
 from .distances import median_gamma, squared_distances
@@ -58,7 +52,7 @@ def check_gamma(gamma: Any, who: str) -> float | str:
         if gamma.lower() == "median":
             return "median"
         raise ParameterError(f"{who}: gamma must be a positive number or 'median', got {gamma!r}")
-    return check_float(gamma, "gamma", who, positive=True)
+    return check_positive(gamma, "gamma", who=who)
 
 
 class KernelRows(MatrixFreeTransition):
@@ -144,7 +138,7 @@ class RBFContext(Context):
     def fit(self, X: np.ndarray, y: Any = None, *, cache: ContextCache | None = None) -> RBFContext:
         who = self.spec()
         gamma = check_gamma(self.gamma, who)
-        X = check_data(X, who)
+        X = check_array(X, what=who, min_samples=2, representable=True)
         if cache is not None:
             cache.check_same(X, who)
         if gamma == "median":

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_probability, check_seed
+from ..validation import check_fraction, check_seed
 from ._values import MatchSum, ValueCodes
 from .base import register_context
 from .montecarlo import MonteCarloContext, safe_log
@@ -50,8 +50,8 @@ class PartnerCorruptionContext(MonteCarloContext):
         self.random_state = random_state
 
     def _check_params(self, who: str) -> None:
-        self.p_ = check_probability(self.p, "p", who)
-        check_seed(self.random_state, who)
+        self.p_ = check_fraction(self.p, "p", who=who)
+        check_seed(self.random_state, who=who)
 
     def _prepare(self) -> None:
         self._values = ValueCodes(self.X_)

@@ -21,15 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ParameterError
-from ._validation import (
-    check_choice,
-    check_data,
-    check_fitted,
-    check_float,
-    check_indices,
-    check_new_data,
-    check_seed,
-)
+from ..validation import check_array, check_choice, check_fraction, check_seed
+from ._validation import check_fitted, check_indices, check_new_data
 from .base import Context, register_context
 from .label import check_labels, is_classification
 from .operator import ContextOperator
@@ -93,10 +86,10 @@ class TeacherContext(Context):
 
     def fit(self, X: np.ndarray, y: Any = None, *, cache: Any = None) -> TeacherContext:
         who = self.spec()
-        name = check_choice(self.model, "model", who, MODELS)
-        threshold = check_float(self.threshold, "threshold", who, low=0.0, high=1.0)
-        check_seed(self.random_state, who)
-        X = check_data(X, who)
+        name = check_choice(self.model, "model", MODELS, who=who)
+        threshold = check_fraction(self.threshold, "threshold", who=who)
+        check_seed(self.random_state, who=who)
+        X = check_array(X, what=who, min_samples=2, representable=True)
         n = X.shape[0]
         y = check_labels(y, n, who)
         classification = is_classification(y, "auto")

@@ -25,16 +25,16 @@ The features that represent x, before extraction:
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._memory import resolve_budget
 from ..contexts.base import Context, make_context
 from ..exceptions import ParameterError
+from ..validation import check_array, check_int, check_positive
 from ._runtime import check_seed, resolve_device, to_numpy, to_tensor, torch_runtime
 from .extraction import (
     Extraction,
@@ -54,39 +54,6 @@ from .training import train
 OUTPUT_DIM_CAP = 512
 EXACT_RCOND = 1e-12     # directions of C_Φ kept: exact kernel matrices on the whole sample
 ESTIMATE_RCOND = 1e-6   # ... Monte-Carlo or subsample estimates
-
-
-def validate_inputs(X: Any, what: str = "X", estimator: Any = None, reset: bool = True,
-                    min_samples: int = 1) -> np.ndarray:
-    """X as a finite float64 C-contiguous 2-D array, else ParameterError naming the problem.
-
-    The checks are scikit-learn's own (``validate_data`` with an estimator, which also records or
-    checks ``n_features_in_`` and ``feature_names_in_``; ``check_array`` without), so messages
-    follow its conventions (1-D input, empty input, a wrong number of features, sparse and complex
-    input are refused); its ValueError is re-raised as ParameterError (a ValueError) with the same
-    message, its TypeError (sparse or non-numeric input) as is. NaN and infinite values are
-    reported by row.
-    """
-    from sklearn.utils.validation import check_array
-
-    kwargs = dict(accept_sparse=False, dtype=np.float64, ensure_all_finite=False,
-                  ensure_min_samples=min_samples)
-    try:
-        if estimator is not None:
-            arr = validate_data(estimator, X, reset=reset, **kwargs)
-        else:
-            arr = check_array(X, input_name=what, **kwargs)
-    except ValueError as exc:
-        if isinstance(exc, ParameterError):
-            raise
-        raise ParameterError(str(exc)) from exc
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(1))
-        raise ParameterError(f"{what} contains {int(bad.sum())} NaN or infinite values "
-                             f"(in {rows.size} rows, first row {int(rows[0])}); impute or drop "
-                             "them first")
-    return np.ascontiguousarray(arr)
 
 
 def _float64_copy(net: torch.nn.Module) -> torch.nn.Module:
@@ -127,22 +94,6 @@ def _standardize_inputs(modules, X: np.ndarray, sampler: ContextSampler) -> None
         if name == "context_encoder" and sampler.value_space != "input":
             continue
         net.set_standardization(shift, scale)
-
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} must be an integer ≥ {minimum}"
-                             f"{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    ok = ok and np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ParameterError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                             f"number, got {value!r}")
 
 
 class ContextureEncoder(TransformerMixin, BaseEstimator):
@@ -246,15 +197,15 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
 
     # --- validation -------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        _check_int("n_components", self.n_components, 1)
-        _check_int("output_dim", self.output_dim, 1, allow_none=True)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 2, allow_none=True)
-        _check_int("patience", self.patience, 1, allow_none=True)
-        _check_int("extraction_samples", self.extraction_samples, 2, allow_none=True)
-        _check_int("extraction_draws", self.extraction_draws, 1)
-        _check_positive("lr", self.lr)
-        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_int(self.n_components, "n_components", low=1)
+        check_int(self.output_dim, "output_dim", low=1, allow_none=True)
+        check_int(self.epochs, "epochs", low=1)
+        check_int(self.batch_size, "batch_size", low=2, allow_none=True)
+        check_int(self.patience, "patience", low=1, allow_none=True)
+        check_int(self.extraction_samples, "extraction_samples", low=2, allow_none=True)
+        check_int(self.extraction_draws, "extraction_draws", low=1)
+        check_positive(self.lr, "lr")
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         vf = self.validation_fraction
         if not isinstance(vf, int | float) or isinstance(vf, bool) or not 0 <= vf < 1:
             raise ParameterError(f"validation_fraction must be in [0, 1), got {vf!r}")
@@ -288,7 +239,7 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         """Fit the context on (X, y), train the encoder, extract the ordered eigenfunctions."""
         start = time.perf_counter()
         self._validate_params()
-        X = validate_inputs(X, estimator=self, reset=True, min_samples=2)
+        X = check_array(X, what="ContextureEncoder.fit", estimator=self, min_samples=2)
         n = X.shape[0]
         seed = check_seed(self.random_state)
         device = resolve_device(self.device)
@@ -467,14 +418,14 @@ class ContextureEncoder(TransformerMixin, BaseEstimator):
         rows passed with it or on the input's float precision.
         """
         check_is_fitted(self, "extraction_")
-        X = validate_inputs(X, estimator=self, reset=False)
+        X = check_array(X, what="ContextureEncoder", estimator=self, reset=False)
         with torch_runtime(self.n_threads):
             return self.extraction_.apply(self._features(X))
 
     def features(self, X) -> np.ndarray:
         """The raw encoder features (n × d₁) of X, before extraction."""
         check_is_fitted(self, "extraction_")
-        X = validate_inputs(X, estimator=self, reset=False)
+        X = check_array(X, what="ContextureEncoder", estimator=self, reset=False)
         with torch_runtime(self.n_threads):
             return self._features(X)
 

@@ -39,15 +39,16 @@ from scipy.linalg import qr
 from sklearn.neighbors import NearestNeighbors
 
 from ..exceptions import ParameterError
-from ._validation import as_matrix, check_int, check_same_rows, operator_of
+from ..validation import check_array, check_int, check_same_rows
+from ._operators import operator_of
 
 RANK_RTOL = 1e-10
 """Relative threshold on the pivoted-QR diagonal below which a direction counts as rank deficient."""
 
 
 def _pair(A, B) -> tuple[np.ndarray, np.ndarray]:
-    A = as_matrix(A, "A", min_rows=2)
-    B = as_matrix(B, "B", min_rows=2)
+    A = check_array(A, what="A", min_samples=2, allow_1d=True)
+    B = check_array(B, what="B", min_samples=2, allow_1d=True)
     check_same_rows(A=A, B=B)
     return A, B
 
@@ -127,7 +128,7 @@ def ratio_trace(Phi, op, rtol: float = RANK_RTOL) -> float:
     context), in the same order. RT ≤ s_1² + … + s_d², with equality for the top-d eigenfunctions.
     """
     op = operator_of(op)
-    Phi = as_matrix(Phi, "Phi")
+    Phi = check_array(Phi, what="Phi", allow_1d=True)
     if Phi.shape[0] != op.n_samples:
         raise ParameterError(
             f"Phi has {Phi.shape[0]} rows but the context operator has {op.n_samples} samples"

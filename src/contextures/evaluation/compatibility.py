@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import ParameterError
-from ._validation import as_matrix, as_spectrum, check_same_rows
+from ..validation import check_array, check_same_rows, check_spectrum
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ def compatibility(f, eigenfunctions, singular_values, sample_weight=None) -> Com
     is given), as :class:`~contextures.spectral.Contexture` returns them; ``singular_values`` are
     s_1..s_d (any order, each in [0, 1]).
     """
-    F = as_matrix(f, "f")
-    mu = as_matrix(eigenfunctions, "eigenfunctions")
-    s = as_spectrum(singular_values, sorted_=False)
+    F = check_array(f, what="f", allow_1d=True)
+    mu = check_array(eigenfunctions, what="eigenfunctions", allow_1d=True)
+    s = check_spectrum(singular_values, sorted_=False)
     n = check_same_rows(f=F, eigenfunctions=mu)
     if s.size != mu.shape[1]:
         raise ParameterError(

@@ -9,7 +9,7 @@ the studies use too), whose record is the command's JSON.
 from __future__ import annotations
 
 from ..exceptions import ParameterError
-from ._validation import check_int
+from ..validation import check_int
 from .probes import DEFAULT_ALPHAS
 from .scoring import ContextScore, score_context
 

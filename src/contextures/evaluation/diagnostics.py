@@ -21,7 +21,8 @@ from sklearn.utils import check_random_state
 
 from .._memory import check_allocation
 from ..exceptions import ParameterError
-from ._validation import as_matrix, as_spectrum, check_int, operator_of
+from ..validation import check_array, check_int, check_spectrum
+from ._operators import operator_of
 
 _BLOCK = 512
 
@@ -32,7 +33,7 @@ def decay_rate(singular_values, n: int | None = None) -> float:
     Indices are the spectrum's own (i = 1 for s_1); values with s_i = 0 are left out (their
     logarithm is −∞). ``n=None`` uses every value given. Returns λ ≥ 0 since s_i ≤ 1.
     """
-    s = as_spectrum(singular_values, sorted_=False)
+    s = check_spectrum(singular_values, sorted_=False)
     if n is not None:
         n = check_int(n, "n", low=1)
         s = s[:n]
@@ -71,7 +72,7 @@ def kernel_deviation(op, n_sample: int | None = 1000, random_state=None) -> floa
     random_state : seed of the draw.
     """
     if isinstance(op, np.ndarray):
-        K = as_matrix(op, "kernel")
+        K = check_array(op, what="kernel", allow_1d=True)
         if K.shape[0] != K.shape[1]:
             raise ParameterError(f"a kernel matrix must be square, got shape {K.shape}")
         rows, cols, _ = _pair_sample(K.shape[0], n_sample, random_state)
@@ -99,7 +100,7 @@ def lipschitz_estimate(op, X, n_sample: int = 200, random_state=None) -> float:
     Cost: n_sample³ operations.
     """
     op = operator_of(op)
-    X = as_matrix(X, "X")
+    X = check_array(X, what="X", allow_1d=True)
     n = op.n_samples
     if X.shape[0] != n:
         raise ParameterError(f"X has {X.shape[0]} rows but the context operator has {n} samples")

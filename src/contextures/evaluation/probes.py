@@ -51,7 +51,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from ..exceptions import ParameterError
-from ._validation import as_matrix, check_int, check_positive
+from ..validation import check_array, check_int, check_positive
 
 DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
 """Default ridge strengths (scikit-learn's scale: penalty α‖w‖² against a sum of squares)."""
@@ -116,7 +116,7 @@ def _target(y, name: str, n: int, task: str) -> np.ndarray:
     if y.shape[0] != n:
         raise ParameterError(f"{name} has {y.shape[0]} rows, its features have {n}")
     if task == "regression":
-        return as_matrix(y, name)
+        return check_array(y, what=name, allow_1d=True)
     if y.ndim != 1:
         raise ParameterError(f"{name}: classification labels must be one-dimensional")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
@@ -225,10 +225,10 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
     d_max : largest prefix (default: all D columns).
     """
     task = _check_task(task)
-    F_train = as_matrix(F_train, "F_train", min_rows=2)
+    F_train = check_array(F_train, what="F_train", min_samples=2, allow_1d=True)
     if F_test is None:
         raise ParameterError("ridge_probe_curve needs test rows (F_test, y_test)")
-    F_test = as_matrix(F_test, "F_test")
+    F_test = check_array(F_test, what="F_test", allow_1d=True)
     y_train = _target(y_train, "y_train", F_train.shape[0], task)
     y_test = _target(y_test, "y_test", F_test.shape[0], task)
     D = F_train.shape[1]
@@ -262,7 +262,7 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
             F_fit, F_val, y_fit, y_val = train_test_split(
                 F_train, y_train, test_size=val_fraction, random_state=random_state)
     else:
-        F_val = as_matrix(F_val, "F_val")
+        F_val = check_array(F_val, what="F_val", allow_1d=True)
         if F_val.shape[1] < D:
             raise ParameterError(f"F_val has {F_val.shape[1]} columns, F_train has {D}")
         F_val = F_val[:, :D]
@@ -339,8 +339,8 @@ def knn_probe(F_train, y_train, F_test, y_test, task: str = "regression", n_neig
     neighbour class frequencies (``predict_proba``) and accuracy of ``KNeighborsClassifier``.
     """
     task = _check_task(task)
-    F_train = as_matrix(F_train, "F_train", min_rows=2)
-    F_test = as_matrix(F_test, "F_test")
+    F_train = check_array(F_train, what="F_train", min_samples=2, allow_1d=True)
+    F_test = check_array(F_test, what="F_test", allow_1d=True)
     if F_test.shape[1] != F_train.shape[1]:
         raise ParameterError(f"F_test has {F_test.shape[1]} columns, F_train has "
                              f"{F_train.shape[1]}")

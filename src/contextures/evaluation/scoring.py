@@ -40,7 +40,7 @@ import numpy as np
 
 from ..contexts.base import make_context
 from ..exceptions import DataError
-from ._validation import check_positive
+from ..validation import check_positive
 from .diagnostics import decay_rate, kernel_deviation, lipschitz_estimate
 from .probes import DEFAULT_ALPHAS, ProbeCurve, ridge_probe_curve
 from .tau import TauResult, tau

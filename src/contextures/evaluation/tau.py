@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import ParameterError
-from ._validation import as_spectrum, check_int, check_positive
+from ..validation import check_int, check_positive, check_spectrum
 
 ABSTAIN_TOL = 0.05
 """Default relative tolerance of the abstention rule τ ≥ (1 − tol)(β + 1)."""
@@ -63,7 +63,7 @@ class TauResult:
 def tau_curve(singular_values, beta: float = 1.0, d0: int = 512) -> np.ndarray:
     """τ_d for d = 1, …, d₀ − 1 (see the module docstring); validates like :func:`tau`."""
     beta = check_positive(beta, "beta")
-    s = as_spectrum(singular_values)
+    s = check_spectrum(singular_values)
     d0 = check_int(d0, "d0", low=2)
     if s.size < d0:
         raise ParameterError(

@@ -32,21 +32,3 @@ def run_bench(out_dir: str | Path, cells: Sequence[Cell], protocol: dict[str, An
     summary["run"] = counts.as_dict()
     return summary
 
-
-def check_positive_ints(settings: Any, names: Sequence[str]) -> None:
-    """Each named attribute of ``settings`` must be an integer ≥ 1 (a ParameterError otherwise)."""
-    from ..exceptions import ParameterError
-
-    for name in names:
-        value = getattr(settings, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-
-
-def check_max_rows(value: Any, low: int = 10) -> None:
-    """A row cap: None or an integer ≥ ``low``."""
-    from ..exceptions import ParameterError
-
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < low):
-        raise ParameterError(f"max_rows must be an integer ≥ {low}, got {value!r}")

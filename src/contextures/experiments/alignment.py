@@ -39,7 +39,7 @@ from ..exceptions import ParameterError
 from ..reports.files import write_text
 from ..reports.markdown import fmt, markdown_table
 from ..runner import Cell, worker_cache
-from ._bench import check_max_rows, check_positive_ints
+from ..validation import check_int
 
 CELL_FN = "contextures.experiments.alignment:alignment_cell"
 
@@ -149,11 +149,12 @@ class AlignmentSettings:
     seeds: int = DEFAULT_SEEDS
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("n_components", "output_dim", "epochs", "mutual_k", "seeds"))
+        for name in ("n_components", "output_dim", "epochs", "mutual_k", "seeds"):
+            check_int(getattr(self, name), name, low=1)
         if self.output_dim < self.n_components:
             raise ParameterError(f"output_dim d₁ = {self.output_dim} must be ≥ n_components "
                                  f"d = {self.n_components}")
-        check_max_rows(self.max_rows)
+        check_int(self.max_rows, "max_rows", low=10, allow_none=True)
         object.__setattr__(self, "widths", parse_int_list(self.widths, "widths"))
         object.__setattr__(self, "depths", parse_int_list(self.depths, "depths"))
         for name in ("lr", "weight_decay"):

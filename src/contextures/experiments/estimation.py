@@ -46,7 +46,7 @@ from ..exceptions import ParameterError
 from ..reports.files import write_text
 from ..reports.markdown import fmt, markdown_table
 from ..runner import Cell, worker_cache
-from ._bench import check_max_rows, check_positive_ints
+from ..validation import check_int
 from .alignment import current_torch_threads, mean_sd, prepared_data, records_csv
 
 CELL_FN = "contextures.experiments.estimation:estimation_cell"
@@ -109,11 +109,12 @@ class EstimationSettings:
     seeds: int = DEFAULT_SEEDS
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("width", "depth", "output_dim", "n_top", "epochs", "seeds"))
+        for name in ("width", "depth", "output_dim", "n_top", "epochs", "seeds"):
+            check_int(getattr(self, name), name, low=1)
         if self.output_dim < self.n_top:
             raise ParameterError(f"the network's d = {self.output_dim} outputs cannot give the "
                                  f"top {self.n_top} eigenvalues; use d ≥ {self.n_top}")
-        check_max_rows(self.max_rows)
+        check_int(self.max_rows, "max_rows", low=10, allow_none=True)
         datasets = tuple(self.datasets)
         if not datasets or len(set(datasets)) != len(datasets):
             raise ParameterError(f"datasets must be a non-empty list without duplicates, got "

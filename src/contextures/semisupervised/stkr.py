@@ -71,7 +71,7 @@ from sklearn.utils.validation import (
 from .._memory import check_allocation, fits, resolve_budget
 from ..contexts.base import Context, make_context
 from ..exceptions import ConvergenceWarning, ParameterError
-from ..validation import validated_array
+from ..validation import check_array, check_choice, check_float, check_int, check_positive
 from ._propagation import (
     Propagator,
     context_weights,
@@ -280,25 +280,13 @@ class STKR(BaseEstimator):
         return tags
 
     def _check_params(self) -> tuple[SpectralTransform, float | None]:
-        if self.task not in TASKS:
-            raise ParameterError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.solver not in SOLVERS:
-            raise ParameterError(f"solver must be one of {', '.join(SOLVERS)}, got "
-                                 f"{self.solver!r}")
+        check_choice(self.task, "task", TASKS)
+        check_choice(self.solver, "solver", SOLVERS)
         transform = parse_transform(self.transformation)
-        alpha = self.alpha
-        if alpha is not None:
-            if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
-                    or not np.isfinite(alpha) or alpha <= 0):
-                raise ParameterError(f"alpha (β) must be a positive number or None, got {alpha!r}")
-            alpha = float(alpha)
-        for name, low in (("cv", 2), ("max_iter", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ParameterError(f"{name} must be an integer ≥ {low}, got {value!r}")
-        if (isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real)
-                or not 0 < self.tol < 1):
-            raise ParameterError(f"tol must be a number in (0, 1), got {self.tol!r}")
+        alpha = check_positive(self.alpha, "alpha (β)", allow_none=True)
+        check_int(self.cv, "cv", low=2)
+        check_int(self.max_iter, "max_iter", low=1)
+        check_float(self.tol, "tol", low=0.0, high=1.0, low_open=True)
         return transform, alpha
 
     def _seed(self) -> int:
@@ -311,7 +299,7 @@ class STKR(BaseEstimator):
     def fit(self, X, y):
         """Fit the context on every row of X and STKR on the labelled rows of y."""
         start = time.perf_counter()
-        X = validated_array(self, X, reset=True, what="STKR.fit", min_samples=2)
+        X = check_array(X, what="STKR.fit", estimator=self, reset=True, min_samples=2)
         transform, alpha = self._check_params()
         task, labelled, targets, classes = read_target(y, X.shape[0], self.task,
                                                      self.unlabelled)
@@ -383,7 +371,7 @@ class STKR(BaseEstimator):
     # --- prediction ---------------------------------------------------------------------------
     def _decision(self, X) -> np.ndarray:
         check_is_fitted(self, "transduction_")
-        X = validated_array(self, X, reset=False, what="STKR.predict")
+        X = check_array(X, what="STKR.predict", estimator=self, reset=False)
         kind, payload = self._model
         if kind == "topd":
             contexture, theta = payload

@@ -22,6 +22,7 @@ from sklearn.base import clone
 
 from .._memory import check_allocation
 from ..exceptions import ParameterError
+from ..validation import checked_keywords
 from .result import SpectralResult, complete_basis, finish
 from .threads import with_solver_threads
 
@@ -32,9 +33,9 @@ def default_landmarks(n: int, d: int) -> int:
 
 
 @with_solver_threads
+@checked_keywords("solver nystrom")
 def solve_nystrom(op, n_components: int, *, m: int | None = None, random_state=None,
-                  memory_budget: int | None = None, notes: list[str] | None = None,
-                  **_ignored) -> SpectralResult:
+                  memory_budget: int | None = None, notes: list[str] | None = None) -> SpectralResult:
     """Top-d eigenpairs of the Nyström approximation with m landmarks (see the module docstring)."""
     n, _ = op.shape
     d = n_components

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.linalg as sl
 
 from .._memory import check_allocation
+from ..validation import checked_keywords
 from .result import SpectralResult, complete_basis, finish
 from .threads import with_solver_threads
 
@@ -47,8 +48,9 @@ def _deflated_gram(op, p: np.ndarray) -> np.ndarray:
 
 
 @with_solver_threads
+@checked_keywords("solver dense")
 def solve_dense(op, n_components: int, *, random_state=None, memory_budget: int | None = None,
-                notes: list[str] | None = None, **_ignored) -> SpectralResult:
+                notes: list[str] | None = None) -> SpectralResult:
     """Top-d eigenpairs of M̃ by dense ``eigh`` (see the module docstring)."""
     n, m = op.shape
     d = n_components
@@ -80,9 +82,9 @@ def solve_dense(op, n_components: int, *, random_state=None, memory_budget: int 
 
 
 @with_solver_threads
+@checked_keywords("solver svd_thin")
 def solve_svd_thin(op, n_components: int, *, random_state=None,
-                   memory_budget: int | None = None, notes: list[str] | None = None,
-                   **_ignored) -> SpectralResult:
+                   memory_budget: int | None = None, notes: list[str] | None = None) -> SpectralResult:
     """Top-d singular triplets of the centred Q̃ by a thin SVD (see the module docstring)."""
     n, m = op.shape
     d = n_components

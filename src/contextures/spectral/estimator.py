@@ -40,8 +40,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from .._memory import check_allocation, resolve_budget
 from ..contexts.base import Context, make_context
 from ..contexts.mixtures import ConcatenationContext, MixtureContext
-from ..exceptions import ParameterError
-from ..validation import validated_array
+from ..validation import check_array, check_choice, check_int, check_positive
 from .approximate import solve_subsample
 from .extension import (
     DEFAULT_FOLDS,
@@ -133,20 +132,11 @@ class Contexture(TransformerMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        if not (isinstance(self.tol, int | float) and not isinstance(self.tol, bool)
-                and self.tol > 0):
-            raise ParameterError(f"tol must be a positive number, got {self.tol!r}")
-        if self.extension not in EXTENSIONS:
-            raise ParameterError(f"extension must be one of {', '.join(EXTENSIONS)}, "
-                                 f"got {self.extension!r}")
-        for name, low in (("folds", 2), ("check_rows", 8)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ParameterError(f"{name} must be an integer ≥ {low}, got {value!r}")
-        if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(
-                self.n_jobs, int | np.integer) or not 1 <= self.n_jobs <= 1024):
-            raise ParameterError(f"n_jobs must be None or an integer in [1, 1024], "
-                                 f"got {self.n_jobs!r}")
+        check_positive(self.tol, "tol")
+        check_choice(self.extension, "extension", EXTENSIONS)
+        check_int(self.folds, "folds", low=2)
+        check_int(self.check_rows, "check_rows", low=8)
+        check_int(self.n_jobs, "n_jobs", low=1, high=1024, allow_none=True)
 
     def fit(self, X, y=None, *, cache=None, keep_operator: bool = False):
         """Build the context on X (and y, for label contexts) and solve for its contexture.
@@ -156,7 +146,7 @@ class Contexture(TransformerMixin, BaseEstimator):
         ``keep_operator``: keep the finite-sample operator as ``operator_`` (for diagnostics;
         it can be as large as n × n).
         """
-        X = validated_array(self, X, reset=True, what="Contexture.fit")
+        X = check_array(X, what="Contexture.fit", estimator=self, reset=True)
         n = X.shape[0]
         d = _check_components(self.n_components, n)
         self._check_params()
@@ -292,7 +282,7 @@ class Contexture(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """The resolved μ_i at the rows of X (n_new × n_components_resolved_), by the extension."""
         check_is_fitted(self, "eigenfunctions_")
-        X = validated_array(self, X, reset=False, what="Contexture.transform")
+        X = check_array(X, what="Contexture.transform", estimator=self, reset=False)
         if getattr(self, "components_", None) is not None:
             return np.hstack([p.transform(X) for p in self.components_])
         return self._apply_extension(X, self.components_resolved_,

@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from .._memory import check_allocation, fits
 from ..exceptions import ConvergenceWarning, ParameterError
+from ..validation import checked_keywords
 from .dense import deflation_vector, solve_dense
 from .krylov import Deflation, block_krylov_schur
 from .parts import RowParts, inner_products
@@ -88,14 +89,14 @@ def _fits_krylov(n: int, d: int, kind: str) -> bool:
 
 
 @with_solver_threads
+@checked_keywords("solver krylov")
 def solve_krylov(op, n_components: int, *, tol: float = DEFAULT_TOL, random_state=None,
                  memory_budget: int | None = None, block_size: int | None = None,
                  keep: int | None = None, max_basis: int | None = None,
                  max_restarts: int = 300, precision: str = "auto", check_share: float = 0.3,
                  notes: list[str] | None = None, solver_name: str = "krylov",
                  reorder: bool | None = None, use_torch: bool | None = None,
-                 power: int | None = None, split: bool | None = None,
-                 **_ignored) -> SpectralResult:
+                 power: int | None = None, split: bool | None = None) -> SpectralResult:
     """Top-d singular triplets of Q by block Krylov-Schur (see the module docstring).
 
     ``power``: iterate on M^power (default 3 in float32, 1 otherwise; > 1 needs float32).
@@ -306,15 +307,18 @@ def solve_matrix_free(op, n_components: int, **kwargs) -> SpectralResult:
 
 
 @with_solver_threads
+@checked_keywords("solver arpack")
 def solve_arpack(op, n_components: int, *, tol: float = 0.0, random_state=None,
-                 notes: list[str] | None = None, **_ignored) -> SpectralResult:
+                 memory_budget: int | None = None,
+                 notes: list[str] | None = None) -> SpectralResult:
     """scipy ARPACK ``eigsh`` on v ↦ (I − ppᵀ) M (I − ppᵀ) v: the reference solver."""
     from scipy.sparse.linalg import LinearOperator, eigsh
 
     n, _ = op.shape
     d = n_components
     if d >= n - 1:
-        return solve_dense(op, d, random_state=random_state, notes=notes)
+        return solve_dense(op, d, random_state=random_state, memory_budget=memory_budget,
+                           notes=notes)
     p = deflation_vector(op)
 
     def apply(V):

@@ -36,6 +36,7 @@ from .._memory import fits, format_bytes, resolve_budget
 from .._timeguard import check_solve
 from ..exceptions import MemoryBudgetError, ParameterError, SolverError, SpecError
 from ..spec import Call, format_spec, parse_spec
+from ..validation import check_int
 from .approximate import default_landmarks, solve_nystrom
 from .dense import solve_dense, solve_svd_thin
 from .iterative import DEFAULT_TOL, krylov_parameters, solve_arpack, solve_krylov, solve_matrix_free
@@ -264,12 +265,7 @@ def result_problem(result: SpectralResult, d: int, n: int) -> str | None:
 
 
 def _check_components(n_components, n: int) -> int:
-    if isinstance(n_components, bool) or not isinstance(n_components, int | float) or (
-            int(n_components) != n_components):
-        raise ParameterError(f"n_components must be a positive integer, got {n_components!r}")
-    d = int(n_components)
-    if d < 1:
-        raise ParameterError(f"n_components must be ≥ 1, got {d}")
+    d = check_int(n_components, "n_components", low=1)
     if n < d + 2:
         raise ParameterError(f"n = {n} samples are too few for d = {d} components "
                              f"(need n ≥ d + 2 = {d + 2})")
