@@ -7,13 +7,6 @@ import pytest
 from contextures.cli.app import main
 
 
-@pytest.fixture
-def package_only(monkeypatch, tmp_path):
-    monkeypatch.delenv("CONTEXTURES_DATA", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(tmp_path)
-
-
 def run(capsys, *args):
     code = main(list(args))
     out, err = capsys.readouterr()

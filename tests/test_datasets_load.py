@@ -1,7 +1,5 @@
 """load_dataset: every offline source, task inference and override, row caps, bad input."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,17 +8,6 @@ import pytest
 from contextures.datasets import MAX_INFERRED_CLASSES, infer_task, load_dataset
 from contextures.datasets._paths import default_data_dir
 from contextures.exceptions import DataError, ParameterError, SpecError
-
-SHARED = Path(os.environ.get("CONTEXTURES_DATA") or
-              Path(__file__).resolve().parents[2] / "shared" / "datasets")
-
-
-@pytest.fixture
-def shared_data(monkeypatch):
-    if not (SHARED / "manifest.csv").is_file():
-        pytest.skip("the shared datasets folder is not available (set CONTEXTURES_DATA)")
-    monkeypatch.setenv("CONTEXTURES_DATA", str(SHARED))
-    return SHARED
 
 
 def write_csv(path, frame):

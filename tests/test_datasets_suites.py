@@ -44,15 +44,6 @@ EXPECTED = {  # name: (spec, rows, raw features, task)
 }
 
 
-@pytest.fixture
-def package_only(monkeypatch, tmp_path):
-    """No data directory at all (CONTEXTURES_DATA unset, an empty per-user directory), and a
-    working directory outside the repository: only what the package ships."""
-    monkeypatch.delenv("CONTEXTURES_DATA", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(tmp_path)
-
-
 def test_offline_suite_is_exactly_the_thirty():
     members = suite("offline")
     assert len(members) == 30

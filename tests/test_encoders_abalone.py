@@ -15,7 +15,6 @@ import pytest
 
 from _encoders_testlib import untrained
 from contextures.cli.train import compare_encoder
-from contextures.datasets import prepare
 from contextures.encoders import ContextureEncoder
 
 pytestmark = pytest.mark.slow
@@ -24,18 +23,13 @@ pytestmark = pytest.mark.slow
 THRESHOLDS = {"vicreg": (0.95, 0.02), "kise": (0.85, 0.05)}
 
 
-@pytest.fixture(scope="module")
-def data():
-    return prepare("abalone", split_seed=0)
-
-
 @pytest.mark.parametrize("objective", ["vicreg", "kise"])
-def test_alignment_and_eigenvalues_on_abalone(data, objective):
+def test_alignment_and_eigenvalues_on_abalone(abalone, objective):
     enc = ContextureEncoder("knn(k=30)", objective=objective, n_components=128, output_dim=512,
                             hidden=512, depth=3, epochs=200, random_state=0)
     cca_min, mae_max = THRESHOLDS[objective]
-    for model, trained in ((enc.fit(data.X_pre), True), (untrained(enc).fit(data.X_pre), False)):
-        top32 = compare_encoder(model, data, "knn(k=30)", 32)
-        top64 = compare_encoder(model, data, "knn(k=30)", 64)
+    for model, trained in ((enc.fit(abalone.X_pre), True), (untrained(enc).fit(abalone.X_pre), False)):
+        top32 = compare_encoder(model, abalone, "knn(k=30)", 32)
+        top64 = compare_encoder(model, abalone, "knn(k=30)", 64)
         passes = top32["cca_r2"] >= cca_min and top64["eigenvalue_mae"] <= mae_max
         assert passes == trained, (objective, trained, top32, top64)

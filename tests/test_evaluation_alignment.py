@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from _references import rbf_transition
 from contextures.contexts.operator import ContextOperator
 from contextures.evaluation import (
     canonical_correlations,
@@ -98,12 +99,6 @@ def test_mutual_knn_k_too_large():
 
 
 # --- ratio trace ------------------------------------------------------------------------------
-def rbf_transition(X, gamma=1.0):
-    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-    K = np.exp(-gamma * D)
-    return K / K.sum(1, keepdims=True)
-
-
 @pytest.fixture(params=["dense-uniform", "dense-weighted", "sparse-knn"])
 def operator(request):
     rng = np.random.default_rng(9)

@@ -4,20 +4,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from _references import rbf_transition
 from contextures.contexts.operator import ContextOperator
 from contextures.evaluation import decay_rate, kernel_deviation, lipschitz_estimate
 from contextures.exceptions import ParameterError
-
-
-def rbf_transition(X, gamma=1.0):
-    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-    K = np.exp(-gamma * D)
-    return K / K.sum(1, keepdims=True)
-
-
-@pytest.fixture
-def sample():
-    return np.random.default_rng(0).normal(size=(40, 3))
 
 
 def dense_kernel(op):

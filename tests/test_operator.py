@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from _references import rbf_transition
 from contextures.contexts.operator import ContextOperator, MatrixFreeTransition
 from contextures.exceptions import MemoryBudgetError
-
-
-def rbf_transition(X, gamma=1.0):
-    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-    K = np.exp(-gamma * D)
-    return K / K.sum(1, keepdims=True)
 
 
 class DenseAsMatrixFree(MatrixFreeTransition):
@@ -25,13 +20,7 @@ class DenseAsMatrixFree(MatrixFreeTransition):
         return self._P[i0:i1]
 
 
-@pytest.fixture
-def sample():
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(40, 3))
-
-
-def test_uniform_weights_give_the_spec_matrix(sample):
+def test_uniform_weights_give_the_reference_matrix(sample):
     P = rbf_transition(sample)
     op = ContextOperator(P)
     M_spec = P @ np.diag(1 / P.sum(0)) @ P.T

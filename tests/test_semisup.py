@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from contextures.contexts import make_context
 from contextures.exceptions import MemoryBudgetError, ParameterError, SpecError
@@ -14,11 +13,7 @@ from contextures.semisupervised import STKR, parse_transform
 from contextures.semisupervised._krylov import block_cg, block_minres
 from contextures.semisupervised.stkr import DEFAULT_CHOICE, RIDGE_GRID
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @parametrize_with_checks([

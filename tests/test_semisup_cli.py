@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from contextures.cli.app import main
 from contextures.exceptions import ParameterError
@@ -16,11 +15,7 @@ from contextures.experiments.semisup import (
     summarize,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_semisup_reports_stkr_beside_every_baseline(tmp_path, capsys):

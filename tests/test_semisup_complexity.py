@@ -2,17 +2,12 @@
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from contextures.contexts import make_context
 from contextures.evaluation.complexity import bound_terms, context_complexity, target_coefficients
 from contextures.exceptions import ParameterError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from contextures.datasets import prepare
 from contextures.spectral import Contexture
 from contextures.spectral.extension import check_resolution, reproduces_fit
 
@@ -16,11 +15,6 @@ from contextures.spectral.extension import check_resolution, reproduces_fit
 ])
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
-
-
-@pytest.fixture(scope="module")
-def abalone():
-    return prepare("abalone", split_seed=0)
 
 
 def test_weak_rbf_extension_no_longer_blows_up(abalone):

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 
+from _references import rbf_transition
 from contextures.contexts.operator import ContextOperator, MatrixFreeTransition
 from contextures.exceptions import (
     ConvergenceWarning,
@@ -29,12 +30,6 @@ def knn_transition(X, k):
     ind = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)[1][:, 1:]
     return sp.csr_matrix((np.full(n * k, 1.0 / k), ind.ravel(), np.arange(0, n * k + 1, k)),
                          shape=(n, n))
-
-
-def rbf_transition(X, gamma):
-    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-    K = np.exp(-gamma * D)
-    return K / K.sum(1, keepdims=True)
 
 
 class DenseAsMatrixFree(MatrixFreeTransition):
