@@ -103,3 +103,233 @@ def test_garbage_arguments_never_crash(capsys, command, extra):
             command = [*command[:-1], "--out", str(Path(tmp) / "b"), "--d0"]
             extra = [e for e in extra if not e.strip().isdigit()] or ["x"]
         run(capsys, [*command, *out, *extra])
+
+
+# --- hostile conditions: every one ends in a documented exit code and one line -------------------
+
+WINE = ["--data", "sklearn:wine", "-d", "4"]
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.startswith("contextures: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("option", ["--split-seed", "--seed"])
+def test_negative_seeds_are_refused_by_the_cli(capsys, option):
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", "knn(k=10)", option, "-1", "-q"])
+    assert code == 2
+    assert "non-negative" in one_line_error(err)
+
+
+def test_negative_seeds_are_refused_by_the_api():
+    from contextures.datasets import prepare
+    from contextures.exceptions import ParameterError
+    from contextures.spectral import Contexture
+
+    with pytest.raises(ParameterError, match="non-negative"):
+        prepare("sklearn:wine", split_seed=-1)
+    X = prepare("sklearn:wine").X_pre
+    with pytest.raises(ParameterError, match="non-negative"):
+        Contexture("knn(k=5)", n_components=2, random_state=-1).fit(X)
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "/proc/contextures-out.json", "DIR", "UNDER_FILE"])
+def test_unwritable_json_targets_exit_12(capsys, tmp_path, target):
+    if target == "DIR":
+        target = str(tmp_path)
+    elif target == "UNDER_FILE":
+        (tmp_path / "f").write_text("x")
+        target = str(tmp_path / "f" / "out.json")
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", "knn(k=10)", "--json", target, "-q"])
+    assert code == 12
+    assert "cannot write" in one_line_error(err)
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS", "EDQUOT"])
+def test_full_or_read_only_file_system_keeps_the_old_file(capsys, tmp_path, monkeypatch,
+                                                           errno_name):
+    import errno
+    import os
+
+    target = tmp_path / "s.json"
+    code, _, _ = run(capsys, ["spectrum", *WINE, "-c", "knn(k=10)", "--json", str(target), "-q"])
+    assert code == 0
+    before = target.read_bytes()
+
+    def failing_fsync(fd):
+        raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)))
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", "knn(k=5)", "--json", str(target), "-q"])
+    assert code == 12
+    assert "cannot write" in one_line_error(err)
+    assert target.read_bytes() == before            # the valid earlier file is untouched
+    assert json.loads(before)["context"] == "knn(k=10)"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]   # no temporary file left
+
+
+def test_json_dash_writes_pure_json_to_stdout(capsys):
+    for argv in (["spectrum", *WINE, "-c", "knn(k=10)", "-q", "--json", "-"],
+                 ["spectrum", *WINE, "-c", "concat(knn(k=3),label)", "-q", "--json", "-"]):
+        code, out, err = run(capsys, argv)
+        assert code == 0
+        payload = json.loads(out)
+        assert len(payload["singular_values"]) >= 4
+        assert "s_i" in err                          # the human table went to stderr
+
+
+def _nested(depth: int) -> str:
+    """mix(0.5*mix(0.5*…label…,0.5*label),0.5*label), ``depth`` terms deep."""
+    return "mix(0.5*" * (depth - 1) + "label" + ",0.5*label)" * (depth - 1)
+
+
+@pytest.mark.parametrize("depth", [33, 400, 2000, 100_000])
+def test_deep_specs_are_refused_at_once(capsys, depth):
+    import time
+
+    from contextures.spec import MAX_DEPTH
+
+    assert depth > MAX_DEPTH
+    start = time.perf_counter()
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", _nested(depth), "-q"])
+    assert code == 2
+    assert f"more than {MAX_DEPTH} levels" in one_line_error(err)
+    assert len(err) < 1000                   # a window of the spec, not all of it
+    assert time.perf_counter() - start < 5
+
+
+def test_spec_parse_and_build_time_is_linear_in_length():
+    import time
+
+    from contextures.contexts import make_context
+    from contextures.spec import MAX_DEPTH, parse_spec
+
+    def cost(spec: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            make_context(parse_spec(spec)).spec()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    wide = [cost("mix(" + ",".join(["knn(k=3)"] * n) + ")") for n in (500, 4000)]
+    assert wide[1] < 8 * 3 * wide[0] + 0.05          # 8× the length: at most ~3× worse than 8×
+    deepest = cost(_nested(MAX_DEPTH))
+    assert deepest < 1.0
+
+
+def test_a_huge_noise_sigma_is_refused(capsys):
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", "noise(sigma=1e308)", "-q"])
+    assert code == 2
+    assert "sigma" in one_line_error(err)
+
+
+def test_train_into_an_existing_file_is_refused_before_training(capsys, tmp_path):
+    import time
+
+    target = tmp_path / "model"
+    target.write_text("not a directory")
+    start = time.perf_counter()
+    code, _, err = run(capsys, ["train", "--data", "sklearn:wine", "--context", "knn(k=5)",
+                                "--objective", "kise", "-d", "2", "--epochs", "100000",
+                                "--out", str(target), "-q"])
+    assert code == 12
+    assert "not a directory" in one_line_error(err)
+    assert time.perf_counter() - start < 10
+    assert target.read_text() == "not a directory"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from contextures.cli.app import main as cli
+
+    out = tmp_path_factory.mktemp("model") / "m"
+    assert cli(["train", "--data", "sklearn:wine", "--context", "knn(k=5)", "--objective",
+                "kise", "-d", "2", "--epochs", "2", "--hidden", "8", "--depth", "1", "--out",
+                str(out), "-q"]) == 0
+    return out
+
+
+def _copy_model(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_model_config_with_a_deep_context_is_refused(capsys, tmp_path, tiny_model):
+    model = _copy_model(tiny_model, tmp_path / "m")
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["params"]["context"] = "conv(" * 2000 + "label" + ")" * 2000
+    (model / "config.json").write_text(json.dumps(cfg))
+    code, _, err = run(capsys, ["compare", "--data", "sklearn:wine", "--context", "knn(k=5)",
+                                "-d", "2", "--model", str(model)])
+    assert code == 6
+    assert "levels deep" in one_line_error(err)
+
+
+def test_a_model_config_with_a_huge_thread_count_still_loads(capsys, tmp_path, tiny_model):
+    model = _copy_model(tiny_model, tmp_path / "m")
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["params"]["n_threads"] = 1_000_000_000
+    (model / "config.json").write_text(json.dumps(cfg))
+    code, out, _ = run(capsys, ["compare", "--data", "sklearn:wine", "--context", "knn(k=5)",
+                                "-d", "2", "--model", str(model), "--json", "-"])
+    assert code == 0
+    assert 0.0 <= json.loads(out)["cca_r2"] <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("threads", ["1000000000", "0", "-2", "100000"])
+def test_huge_or_invalid_thread_counts_are_refused(capsys, tmp_path, threads):
+    code, _, err = run(capsys, ["train", "--data", "sklearn:wine", "--context", "knn(k=5)",
+                                "--objective", "kise", "-d", "2", "--epochs", "1",
+                                "--threads", threads, "--out", str(tmp_path / "m"), "-q"])
+    assert code == 2
+    assert "cores" in one_line_error(err)
+
+
+def _hostile_weights(model: Path, rows: int, cols: int) -> None:
+    """A safetensors header claiming one rows × cols float64 tensor; the file is sparse (holes),
+    so the claim costs no disk, and the config records the claimed shape."""
+    import struct
+
+    size = rows * cols * 8
+    header = json.dumps({"encoder.x": {"dtype": "F64", "shape": [rows, cols],
+                                       "data_offsets": [0, size]}}).encode()
+    header += b" " * (-len(header) % 8)
+    path = model / "model.safetensors"
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(header)) + header)
+        fh.truncate(8 + len(header) + size)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["tensors"] = {"encoder.x": [rows, cols]}
+    (model / "config.json").write_text(json.dumps(cfg))
+
+
+def test_a_hostile_model_header_is_refused_before_reading(capsys, tmp_path, tiny_model,
+                                                          monkeypatch):
+    import time
+
+    model = _copy_model(tiny_model, tmp_path / "m")
+    _hostile_weights(model, 20_000, 16_384)            # 2.6 GB claimed
+    monkeypatch.setenv("CONTEXTURES_MEMORY_BUDGET", "256M")
+    start = time.perf_counter()
+    code, _, err = run(capsys, ["compare", "--data", "sklearn:wine", "--context", "knn(k=5)",
+                                "-d", "2", "--model", str(model)])
+    assert code == 5
+    assert "tensors" in one_line_error(err)
+    assert time.perf_counter() - start < 10           # refused before hashing 2.6 GB
+
+
+@CLI_FUZZ
+@given(rows=st.integers(1, 1 << 20), cols=st.integers(1, 1 << 16))
+def test_fuzzed_model_headers_are_refused_with_a_model_or_budget_error(capsys, tiny_model,
+                                                                       rows, cols):
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _copy_model(tiny_model, Path(tmp) / "m")
+        _hostile_weights(model, rows, cols)
+        code, _, err = run(capsys, ["compare", "--data", "sklearn:wine", "--context",
+                                    "knn(k=5)", "-d", "2", "--model", str(model)])
+        assert code in (5, 6), err

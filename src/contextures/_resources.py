@@ -12,6 +12,7 @@ describes the host, while a container is killed at its control group's ``memory.
   on the path from this process's control group up to the root of its hierarchy, or None.
 - :func:`cgroup_memory_available`: that limit minus what the group uses, page cache that the
   kernel reclaims first (``inactive_file``) counted as free, or None without a limit.
+- :func:`check_threads`: a requested thread count, range-checked against those cores.
 
 The control group is the one ``/proc/self/cgroup`` names, found under the mount points listed in
 ``/proc/self/mountinfo`` (both paths are module attributes, so tests can point them at a fake
@@ -177,3 +178,22 @@ def cgroup_memory_available() -> int | None:
             if key == "total_inactive_file":
                 break
     return max(0, limit - max(0, usage - inactive))
+
+
+def check_threads(value, name: str = "threads", *, limit: int | None = None) -> int | None:
+    """A thread count: None (the default) or -1 (every available core), or an integer in
+    [1, ``limit``]; ``limit`` defaults to :func:`available_cores`. A larger count is refused
+    before any pool is sized from it (a thread pool of 10⁹ threads aborts the process)."""
+    from .exceptions import ParameterError
+
+    if value is None or (value == -1 and not isinstance(value, bool)):
+        return value
+    cap = available_cores() if limit is None else int(limit)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
+        if hasattr(value, "__index__") and not isinstance(value, bool):
+            value = value.__index__()   # numpy integers
+            if 1 <= value <= cap:
+                return int(value)
+        raise ParameterError(f"{name} must be an integer in [1, {cap}] (the cores this process "
+                             f"may use) or -1 for all of them, got {value!r}")
+    return int(value)

@@ -87,3 +87,10 @@ class TimeBudgetError(ContexturesError, RuntimeError):
     """A solve estimated to take longer than the time limit (``--max-time``) was refused."""
 
     exit_code = 11
+
+
+class OutputError(ContexturesError, OSError):
+    """A result file or directory cannot be written: read-only or full file system, a missing or
+    unwritable target, or a path that is a directory where a file is expected (or the reverse)."""
+
+    exit_code = 12

@@ -12,6 +12,12 @@ Grammar (whitespace is ignored between tokens)::
 for anything else. A leading ``NUMBER '*'`` weights a term, as in ``mix(0.7*knn(k=5),0.3*label)``.
 
 Examples: ``knn(k=30)``, ``rbf_mask(gamma=0.5,p=0.2,masks=50)``, ``conv(scarf(p=0.3),label)``.
+
+Terms nest at most :data:`MAX_DEPTH` levels deep; a deeper spec is refused with a
+:class:`SpecError` before anything is built. The parser reads each character a bounded number of
+times, so parsing costs time linear in the length of the spec, and the depth limit bounds what a
+nested spec costs to build (each level of a mixture re-derives the canonical spec of the levels
+below it, and stacks their operators).
 :func:`parse_spec` returns a :class:`Call` tree and :func:`format_spec` writes its canonical
 string, so ``parse_spec(format_spec(c)) == c``.
 """
@@ -28,6 +34,10 @@ from .exceptions import SpecError
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]*")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _BARE = re.compile(r"[^,()=*\s'\"]+")
+
+MAX_DEPTH = 32
+"""Deepest nesting of terms a spec may have (``conv(conv(...))`` counts one level per term)."""
+_SHOWN = 72  # characters of a long spec shown around the position of a parse error
 
 
 @dataclass(frozen=True)
@@ -53,11 +63,18 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def error(self, message: str) -> SpecError:
-        pointer = " " * self.pos + "^"
-        return SpecError(f"cannot parse spec {self.text!r}: {message} at position {self.pos}\n"
-                         f"  {self.text}\n  {pointer}")
+        text, pos = self.text, self.pos
+        if len(text) > _SHOWN:  # a window around the position, so a huge spec stays readable
+            lo = max(0, min(pos - _SHOWN // 2, len(text) - _SHOWN))
+            text = ("…" if lo else "") + text[lo:lo + _SHOWN] + ("…" if lo + _SHOWN < len(text)
+                                                                  else "")
+            pos = pos - lo + (1 if lo else 0)
+        pointer = " " * pos + "^"
+        return SpecError(f"cannot parse spec {text!r}: {message} at position {self.pos}\n"
+                         f"  {text}\n  {pointer}")
 
     def skip(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -82,6 +99,15 @@ class _Parser:
         return None
 
     def term(self) -> Call:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"the spec nests terms more than {MAX_DEPTH} levels deep")
+        try:
+            return self._term()
+        finally:
+            self.depth -= 1
+
+    def _term(self) -> Call:
         weight = None
         start = self.pos
         number = self.match(_NUMBER)

@@ -40,11 +40,34 @@ COMMAND_MODULES = [
     "bench_estimation",
     "bench_extension",
     "semisup", "bench_semisup",
+    "shift", "bench_shift",
 ]
 
 EXIT_INTERRUPTED = 130
 INTERRUPTED_MESSAGE = "interrupted; finished work is kept, rerun the same command to resume"
+INTERRUPTED_NOTHING_KEPT = "interrupted; nothing was written (this command does not resume)"
 EXIT_INTERNAL = 70
+EXIT_OUTPUT = 12   # an OSError while writing (exceptions.OutputError has the same code)
+
+# Commands that keep finished work (one cell file per finished grid cell) and resume on a rerun.
+RESUMABLE = {"run", "bench correlation", "bench alignment", "bench estimation", "bench semisup"}
+
+
+def _command(args: list[str]) -> str:
+    """``run``, ``bench correlation``… : the command words of ``args`` (before any option)."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    if words[:1] == ["bench"]:
+        return " ".join(words[:2])
+    return " ".join(words[:1])
+
+
+def _interrupted(args: list[str]) -> int:
+    message = INTERRUPTED_MESSAGE if _command(args) in RESUMABLE else INTERRUPTED_NOTHING_KEPT
+    return _fail(message, EXIT_INTERRUPTED)
 
 
 def _load_commands() -> None:
@@ -65,13 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=args, prog_name="contextures", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
         if code == EXIT_INTERRUPTED:  # typer's click returns 130 for Ctrl-C when not standalone
-            return _fail(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED)
+            return _interrupted(args)
         return code
     except ContexturesError as exc:
         return _fail(str(exc), exc.exit_code)
     except (click.exceptions.Exit, typer.Exit) as exc:
         if exc.exit_code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130)
-            return _fail(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED)
+            return _interrupted(args)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
@@ -79,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # typer's own click: usage errors, bad option values
         return _fail(exc.format_message(), int(getattr(exc, "exit_code", 2) or 2))
     except (KeyboardInterrupt, click.exceptions.Abort, typer.Abort):
-        return _fail(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED)
+        return _interrupted(args)
     except BrokenPipeError:
         return 0
     except MemoryError:
@@ -87,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                      "(CONTEXTURES_MEMORY_BUDGET)", 5)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         return _fail(f"{exc.strerror}: {exc.filename}", 3)
+    except OSError as exc:   # a full or read-only file system outside the atomic writer
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"I/O error ({exc.strerror or exc}){where}", EXIT_OUTPUT)
     except Exception as exc:  # an unexpected failure: one line, traceback on request
         if os.environ.get("CONTEXTURES_DEBUG"):
             raise

@@ -4,7 +4,8 @@
 
 Loads the dataset through :mod:`contextures.datasets` (the pretrain split by default, every row
 with ``--all-rows``), fits the context, solves for s_1..s_d with the spectral engine and prints a
-table of s_i and s_i². ``--json PATH`` writes exactly::
+table of s_i and s_i². ``--json PATH`` writes exactly (``--json -``: to stdout, and the table to
+stderr)::
 
     {"singular_values": [s_1, ..., s_d], "n_samples": n, "context": "<canonical spec>",
      "solver": "<solver that ran>", "seconds": t, "max_residual": r}
@@ -20,11 +21,13 @@ before it starts, and a refusal (exit code 11) when that estimate exceeds ``--ma
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import numpy as np
 import typer
 
+from .._io import check_output_path
+from ._output import echo, json_to_stdout, write_json
 from .app import app
 
 
@@ -57,7 +60,8 @@ def spectrum(
     d: int = typer.Option(..., "-d", "--components", help="Number of singular values s_1..s_d."),
     solver: str = typer.Option("auto", "--solver", help="auto, dense, svd_thin, krylov, "
                                "matrix_free, arpack, nystrom(m=...), subsample(m=...)."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here "
+                                                               "(- for stdout)."),
     all_rows: bool = typer.Option(False, "--all-rows", help="Use every row, not the pretrain "
                                                             "split."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the pretrain split."),
@@ -83,6 +87,8 @@ def spectrum(
     from .._timeguard import parse_duration, time_limit
 
     parse_solver(solver)
+    if json_path is not None and not json_to_stdout(json_path):
+        check_output_path(json_path)
     limit = parse_duration(max_time)
     budget = resolve_budget(memory_budget)
     from ..contexts import make_context
@@ -98,25 +104,26 @@ def spectrum(
         with time_limit(limit, components=d, solver=solver):
             model.fit(X, y)
     s = model.singular_values_
-    result = model.result_
-    typer.echo(f"{data}: {rows}, {X.shape[1]} features; context {model.context_.spec()}")
-    typer.echo(f"solver {result.solver}: {model.fit_time_:.2f} s (build + solve), "
-               f"max residual {result.max_residual:.2e}"
-               + ("" if result.converged else " (NOT converged)"))
-    for note in result.notes:
-        typer.echo(f"  note: {note}")
-    typer.echo(f"{'i':>5}  {'s_i':>12}  {'s_i^2':>12}")
+    result = model.result_   # None for concat(...): one solve per component
+    solver_name = model.solver_
+    max_residual = float(np.max(model.residuals_)) if np.size(model.residuals_) else 0.0
+    notes = model.solver_notes_ if result is None else result.notes
+    echo(f"{data}: {rows}, {X.shape[1]} features; context {model.context_.spec()}", json_path)
+    echo(f"solver {solver_name}: {model.fit_time_:.2f} s (build + solve), "
+         f"max residual {max_residual:.2e}" + ("" if model.converged_ else " (NOT converged)"),
+         json_path)
+    for note in notes:
+        echo(f"  note: {note}", json_path)
+    echo(f"{'i':>5}  {'s_i':>12}  {'s_i^2':>12}", json_path)
     for i, value in enumerate(s, start=1):
-        typer.echo(f"{i:>5}  {value:12.8f}  {value * value:12.8f}")
+        echo(f"{i:>5}  {value:12.8f}  {value * value:12.8f}", json_path)
     if json_path is not None:
         payload = {
             "singular_values": [float(v) for v in s],
             "n_samples": int(X.shape[0]),
             "context": model.context_.spec(),
-            "solver": result.solver,
+            "solver": solver_name,
             "seconds": float(model.fit_time_),
-            "max_residual": float(result.max_residual),
+            "max_residual": max_residual,
         }
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(payload, indent=2) + "\n")
-        typer.echo(f"wrote {json_path}")
+        write_json(json_path, payload)

@@ -8,13 +8,13 @@ pretrain split) and how close its singular-value estimates are.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import typer
 
 from ..exceptions import ParameterError, ResultsConflictError
+from ._output import echo, json_to_stdout, write_json
 from .app import app
 
 OBJECTIVE_HELP = ("supervised, contrastive, vicreg, svme, kise, dae, laplacian or nested, "
@@ -34,11 +34,18 @@ def _labels_for(context: str, prepared):
     return prepared.y_pre if getattr(ctx, "needs_labels", False) else None
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)
+def _check_model_dir(out: Path) -> None:
+    """Refuse, before training, an --out that cannot become a model directory."""
+    from ..exceptions import OutputError
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {str(out)!r} exists and is not a directory; a model is a "
+                          "directory (config.json + model.safetensors): choose another --out")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"--out {str(out)!r}: {str(parent)!r} is not a directory")
+            break
 
 
 @app.command("train")
@@ -75,9 +82,12 @@ def train_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train an encoder on the pretrain split and save it to --out."""
+    from .._resources import check_threads
     from ..encoders import ContextureEncoder
     from ..encoders.io import CONFIG_NAME, read_config, save_encoder
 
+    _check_model_dir(out)
+    check_threads(threads, "--threads")
     metadata = {"data": data, "split_seed": split_seed, "max_rows": max_rows, "split": "pretrain"}
     est = ContextureEncoder(
         context=context, objective=objective, n_components=n_components, output_dim=output_dim,
@@ -151,16 +161,20 @@ def compare_command(
     n_components: int = typer.Option(..., "-d", "--n-components",
                                      help="D: compare the top-D functions."),
     model_dir: Path = typer.Option(..., "--model", help="Model directory written by train."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON "
+                                                               "(- for stdout)."),
     split_seed: int | None = typer.Option(None, "--split-seed",
                                           help="Split seed (default: the model's)."),
     max_rows: int | None = typer.Option(None, "--max-rows",
                                         help="Row cap (default: the model's)."),
 ) -> None:
     """Compare a trained encoder with the exact contexture on the held-out test rows."""
+    from .._io import check_output_path
     from ..contexts.base import make_context
     from ..encoders import load_encoder
 
+    if json_path is not None and not json_to_stdout(json_path):
+        check_output_path(json_path)
     model = load_encoder(model_dir)
     meta = getattr(model, "metadata_", {}) or {}
     seed = split_seed if split_seed is not None else int(meta.get("split_seed", 0) or 0)
@@ -172,9 +186,9 @@ def compare_command(
         typer.echo(f"note: the model was trained with context {trained_ctx}", err=True)
     prepared = _prepare(data, seed, cap)
     result = compare_encoder(model, prepared, context, n_components)
-    typer.echo(f"{model.objective_} vs exact {context}, top {n_components}, "
-               f"{prepared.X_test.shape[0]} test rows: CCA R² = {result['cca_r2']:.4f}, "
-               f"mutual-KNN = {result['mutual_knn']:.4f}, "
-               f"eigenvalue MAE = {result['eigenvalue_mae']:.4f}")
+    echo(f"{model.objective_} vs exact {context}, top {n_components}, "
+         f"{prepared.X_test.shape[0]} test rows: CCA R² = {result['cca_r2']:.4f}, "
+         f"mutual-KNN = {result['mutual_knn']:.4f}, "
+         f"eigenvalue MAE = {result['eigenvalue_mae']:.4f}", json_path)
     if json_path is not None:
-        _write_json(json_path, result)
+        write_json(json_path, result)

@@ -51,6 +51,7 @@ def _groups(labels: np.ndarray | None, n: int, rng: np.random.Generator) -> list
 def subsample_indices(n: int, m: int, *, labels: np.ndarray | None = None,
                       random_state: int = 0) -> np.ndarray:
     """Sorted indices of m of n rows, stratified by ``labels`` when given (seeded)."""
+    random_state = _seed(random_state, "the row-cap seed")
     if m >= n:
         return np.arange(n)
     rng = np.random.default_rng(random_state)
@@ -68,6 +69,15 @@ def part_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
     if first < 1:
         raise DataError(f"{n} rows are too few to split into fractions {tuple(fractions)}")
     return [first, *sizes]
+
+
+def _seed(value, name: str) -> int:
+    """A split or row-cap seed: a non-negative integer (numpy refuses negative seeds)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise ParameterError(f"{name} must be a non-negative integer, got {value}")
+    return int(value)
 
 
 def validate_fractions(fractions) -> tuple[float, ...]:
@@ -90,6 +100,7 @@ def split_indices(n: int, *, labels: np.ndarray | None = None, seed: int = 0,
     (module docstring). The same (n, labels, seed, fractions) always gives the same indices.
     """
     fractions = validate_fractions(fractions)
+    seed = _seed(seed, "the split seed")
     if n < 3:
         raise DataError(f"{n} rows are too few to split into pretrain, train and test parts")
     n_pre, n_train, n_test = part_sizes(n, fractions)

@@ -16,6 +16,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from .. import _resources
+from .._resources import check_threads
 from ..exceptions import ParameterError
 
 DTYPE = torch.float32
@@ -43,12 +44,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_threads(n_threads: int | None) -> int:
-    """``None`` or ``-1`` → every available core; otherwise a positive integer."""
+    """``None`` or ``-1`` → every available core; otherwise an integer in [1, available cores]
+    (:func:`contextures._resources.check_threads`)."""
+    n_threads = check_threads(n_threads, "n_threads")
     if n_threads is None or n_threads == -1:
         return available_cores()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int | np.integer) or n_threads < 1:
-        raise ParameterError(f"n_threads must be a positive integer or -1, got {n_threads!r}")
-    return int(n_threads)
+    return n_threads
 
 
 @contextlib.contextmanager

@@ -32,10 +32,13 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_tensors
 
 from .. import __version__
-from ..exceptions import ContexturesError, ModelFileError
+from .._io import atomic_write_bytes, atomic_write_json
+from .._memory import check_allocation, resolve_budget
+from .._resources import available_cores
+from ..exceptions import ContexturesError, MemoryBudgetError, ModelFileError, OutputError
 from ..spec import parse_spec
 from .extraction import Extraction
 from .networks import ACTIVATIONS, ARCHITECTURES, build_network
@@ -47,6 +50,10 @@ WEIGHTS_NAME = "model.safetensors"
 MAX_CONFIG_BYTES = 20 * 1024 * 1024
 FEATURE_KINDS = ("phi", "t_psi", "psi")
 _MAX_DIM = 1 << 20
+LOAD_COPIES = 3   # bytes held per stored byte while loading (the tensors, float64 copies, network)
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1, "FLOAT64": 8, "FLOAT32": 4, "FLOAT16": 2, "BFLOAT16": 2,
+                "INT64": 8, "INT32": 4, "INT16": 2, "INT8": 1, "UINT8": 1}
 
 
 def _sha256(path: Path) -> str:
@@ -80,7 +87,14 @@ def save_encoder(est, path, metadata: dict | None = None) -> Path:
 
     check_is_fitted(est, "extraction_")
     out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"cannot write the model to {str(out)!r}: it exists and is not a "
+                          "directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the model directory {str(out)!r}: "
+                          f"{exc.strerror or exc}") from None
     net = est.encoder_
     tensors: dict[str, torch.Tensor] = {
         f"encoder.{k}": v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()
@@ -95,7 +109,8 @@ def save_encoder(est, path, metadata: dict | None = None) -> Path:
             tensors["context.y"] = torch.from_numpy(
                 np.ascontiguousarray(est._y_fit, dtype=np.float64))
     weights_path = out / WEIGHTS_NAME
-    save_file(tensors, str(weights_path), metadata={"format": FORMAT})
+    weights = save_tensors(tensors, metadata={"format": FORMAT})
+    atomic_write_bytes(weights_path, weights)
     params = est.get_params()
     ctx = params["context"]
     params["context"] = ctx if isinstance(ctx, str) else ctx.spec()
@@ -117,12 +132,12 @@ def save_encoder(est, path, metadata: dict | None = None) -> Path:
         "fit_time": float(est.fit_time_),
         "tensors": {k: list(v.shape) for k, v in tensors.items()},
         "weights_file": WEIGHTS_NAME,
-        "weights_sha256": _sha256(weights_path),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "metadata": metadata if metadata is not None else getattr(est, "metadata_", {}),
     }
-    tmp = out / (CONFIG_NAME + ".tmp")
-    tmp.write_text(json.dumps(_json_safe(config), indent=2, allow_nan=False))
-    tmp.replace(out / CONFIG_NAME)
+    # the config goes last: it records the weights' hash, so a directory whose writer was killed
+    # between the two files is refused by the loader, never half-read
+    atomic_write_json(out / CONFIG_NAME, _json_safe(config))
     return out
 
 
@@ -224,8 +239,33 @@ def _expected_network_shapes(net_cfg: dict) -> dict[str, list[int]]:
     return {f"encoder.{k}": list(v.shape) for k, v in net.state_dict().items()}
 
 
-def load_encoder(path):
-    """Read a model directory written by :func:`save_encoder` (see the module docstring)."""
+def _header(root: Path, weights_path: Path) -> dict[str, tuple[list[int], str]]:
+    """Shape and dtype of every tensor in the safetensors header (nothing else is read)."""
+    try:
+        with safe_open(str(weights_path), framework="pt") as fh:
+            return {k: (list(fh.get_slice(k).get_shape()), str(fh.get_slice(k).get_dtype()))
+                    for k in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise _fail(root, f"{WEIGHTS_NAME} is not a readable safetensors file: {exc}") from None
+
+
+def _tensor_bytes(header: dict[str, tuple[list[int], str]]) -> int:
+    total = 0
+    for shape, dtype in header.values():
+        size = _DTYPE_BYTES.get(dtype.upper(), 8)
+        total += math.prod(shape) * size
+    return total
+
+
+def load_encoder(path, *, memory_budget: int | str | None = None):
+    """Read a model directory written by :func:`save_encoder` (see the module docstring).
+
+    Before any tensor is read (and before the file is hashed), the header's shapes must be the
+    ones the configured architecture implies, and the tensors' total size, with the float64
+    copies loading makes (:data:`LOAD_COPIES` bytes per stored byte), must fit the memory budget
+    (``memory_budget``, else ``CONTEXTURES_MEMORY_BUDGET``, else half the available memory):
+    otherwise :class:`~contextures.exceptions.MemoryBudgetError`.
+    """
     from .estimator import ContextureEncoder
 
     root = Path(path)
@@ -233,9 +273,15 @@ def load_encoder(path):
     weights_path = root / WEIGHTS_NAME
     if not weights_path.is_file():
         raise _fail(root, f"missing {WEIGHTS_NAME}")
-    if _sha256(weights_path) != config["weights_sha256"]:
-        raise _fail(root, f"{WEIGHTS_NAME} does not match the hash recorded in {CONFIG_NAME} "
-                          "(truncated, corrupted or modified)")
+    header = _header(root, weights_path)
+    budget = resolve_budget(memory_budget)
+    stored = _tensor_bytes(header)
+    try:
+        check_allocation(LOAD_COPIES * stored, budget,
+                         f"loading the {len(header)} tensors of {weights_path} ({stored} bytes "
+                         "stored)")
+    except MemoryBudgetError as exc:
+        raise MemoryBudgetError(f"model {root}: {exc}") from None
     net_cfg = config["network"]
     d = config["n_components"]
     d1 = net_cfg["out_dim"]
@@ -254,12 +300,8 @@ def load_encoder(path):
                                  net_cfg["in_dim"]]
     recorded = config["tensors"]
     optional = {"context.y"} if config["features"] == "t_psi" else set()
-    try:
-        with safe_open(str(weights_path), framework="pt") as fh:
-            keys = set(fh.keys())
-            shapes = {k: list(fh.get_slice(k).get_shape()) for k in keys}
-    except Exception as exc:  # safetensors raises its own error types for bad headers
-        raise _fail(root, f"{WEIGHTS_NAME} is not a readable safetensors file: {exc}") from None
+    keys = set(header)
+    shapes = {k: shape for k, (shape, _) in header.items()}
     optional |= {"encoder.shift", "encoder.scale"}     # files written before standardisation
     missing = sorted(set(expected) - keys - optional)
     extra = sorted(keys - set(expected) - optional)
@@ -272,6 +314,9 @@ def load_encoder(path):
         if recorded.get(k) != shape:
             raise _fail(root, f"tensor {k} has shape {shape}, the config records "
                               f"{recorded.get(k)}")
+    if _sha256(weights_path) != config["weights_sha256"]:
+        raise _fail(root, f"{WEIGHTS_NAME} does not match the hash recorded in {CONFIG_NAME} "
+                          "(truncated, corrupted or modified)")
     try:
         with safe_open(str(weights_path), framework="pt") as fh:
             loaded = {k: fh.get_tensor(k) for k in keys}
@@ -291,6 +336,11 @@ def load_encoder(path):
     est = ContextureEncoder()
     known = set(est.get_params())
     est.set_params(**{k: v for k, v in params.items() if k in known})
+    threads = params.get("n_threads")
+    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool)
+                                    and 1 <= threads <= available_cores()):
+        est.set_params(n_threads=None)   # a runtime setting: another machine's (or a hostile)
+        #                                   count is replaced by this machine's cores
     est.set_params(n_components=d)   # the value validated against the tensors wins
     net = build_network(net_cfg["architecture"], net_cfg["in_dim"], d1,
                         hidden=net_cfg["hidden"], depth=net_cfg["depth"],
