@@ -1,0 +1,78 @@
+"""``contextures bench shift`` and ``bench grw``: robust probes under a shift, over a suite.
+
+    contextures bench shift --suite offline --out results/bench-shift
+    contextures bench grw --out results/bench-grw
+
+``shift``: one grid cell per (dataset, pretraining population) on the offline datasets with a
+natural group column (:data:`contextures.experiments.shift.GROUP_COLUMNS`), pretrained on all
+groups and on the majority group only; resumable; ``table.md``, ``summary.json`` and
+``shift.png``. ``--quick``: two datasets at 600 rows (about a minute).
+
+``grw``: reweighted probes against ERM on the features of neural encoders of growing width
+(:mod:`contextures.experiments.grw`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .bench import (
+    BACKEND,
+    OVERWRITE,
+    QUIET,
+    RETRY_FAILED,
+    SCHEDULER,
+    WORKERS,
+    bench_app,
+    runner_options,
+)
+
+
+@bench_app.command("shift")
+def shift(
+    suite: str = typer.Option("offline", "--suite", help="Dataset suite (offline: the members "
+                                                         "with a known group column)."),
+    data: list[str] = typer.Option(None, "--data", help="Suite names instead (repeat)."),
+    quick: bool = typer.Option(False, "--quick", help="Two small datasets (CI profile)."),
+    out: Path = typer.Option(Path("results/bench-shift"), "--out", help="Output directory."),
+    context: str | None = typer.Option(None, "--context", "-c",
+                                       help="Context spec (default knn(k=30))."),
+    n_components: int | None = typer.Option(None, "--n-components", "-d", min=2,
+                                            help="d₀ (default 64; quick 16)."),
+    max_rows: int | None = typer.Option(None, "--max-rows", min=50,
+                                        help="Rows per dataset at most (default 4000)."),
+    workers: int = WORKERS,
+    backend: str = BACKEND,
+    scheduler: str = SCHEDULER,
+    overwrite: bool = OVERWRITE,
+    retry_failed: bool = RETRY_FAILED,
+    quiet: bool = QUIET,
+) -> None:
+    """Worst-group and average test error of ERM, reweighting, CVaR, χ² and DORO probes."""
+    from ..contexts import make_context
+    from ..exceptions import ParameterError
+    from ..experiments.shift import GROUP_COLUMNS, ShiftSettings, run_shift_bench
+    from ..runner.grid import check_backend
+
+    check_backend(backend)
+    if suite != "offline":
+        raise ParameterError(f"bench shift knows group columns for the offline suite only, got "
+                             f"--suite {suite!r}")
+    if context is not None:
+        make_context(context)
+    given = {"context": context, "n_components": n_components, "max_rows": max_rows}
+    if data:
+        given["datasets"] = tuple(data)
+    values = {k: v for k, v in given.items() if v is not None}
+    settings = ShiftSettings.quick(**values) if quick else ShiftSettings(**values)
+    summary = run_shift_bench(out, settings, **runner_options(
+        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
+        retry_failed=retry_failed, threads=1))
+    typer.echo((out / "table.md").read_text())
+    typer.echo("group columns: " + ", ".join(f"{d} → {GROUP_COLUMNS[d][0]}"
+                                              for d in settings.datasets))
+    typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'shift.png'}")
+    if summary["failed"] and not summary["rows"]:
+        raise typer.Exit(3)
