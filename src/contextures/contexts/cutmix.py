@@ -123,6 +123,14 @@ class CutmixContext(PartnerCorruptionContext):
         C.sort_indices()
         return C
 
+    def _draw_candidates(self, C: sp.csr_matrix, codes: np.ndarray, s: int, heavy_min: int):
+        """Draw s's candidate rows R, their feature matches m (|R| × F), match counts, and the
+        positions in R of the heavy (≥ heavy_min matches) and light rows."""
+        R = C.indices[C.indptr[s]:C.indptr[s + 1]]
+        m = codes[R] == self._draw_codes[s][None, :]
+        cnt = m.sum(axis=1)
+        return R, m, cnt, np.flatnonzero(cnt >= heavy_min), np.flatnonzero(cnt < heavy_min)
+
     def _compute(self, memory_budget: int | None) -> None:
         """log q(a_s | x_i) on the candidates, the baselines and log P̂_A, for every draw."""
         n, F = self.X_.shape
@@ -136,11 +144,7 @@ class CutmixContext(PartnerCorruptionContext):
         baseline = np.full(S, -np.inf)
         log_pa = np.empty(S)
         for s in range(S):
-            R = C.indices[C.indptr[s]:C.indptr[s + 1]]
-            m = codes[R] == self._draw_codes[s][None, :]
-            cnt = m.sum(axis=1)
-            heavy = np.flatnonzero(cnt >= heavy_min)
-            light = np.flatnonzero(cnt < heavy_min)
+            R, m, cnt, heavy, light = self._draw_candidates(C, codes, s, heavy_min)
             cost += (R.size * heavy.size + heavy.size * light.size) * F
             if cost > self.max_pair_evaluations:
                 raise ParameterError(
@@ -243,11 +247,7 @@ class CutmixContext(PartnerCorruptionContext):
         log_p, log_q = float(safe_log(self.p_)), float(safe_log(1.0 - self.p_))
         heavy_min = math.ceil(F / 2)
         for s in range(S):
-            R = C.indices[C.indptr[s]:C.indptr[s + 1]]
-            mR = codes[R] == self._draw_codes[s][None, :]
-            cR = mR.sum(axis=1)
-            heavy = np.flatnonzero(cR >= heavy_min)
-            light = np.flatnonzero(cR < heavy_min)
+            R, mR, cR, heavy, light = self._draw_candidates(C, codes, s, heavy_min)
             mx = new_codes == self._draw_codes[s][None, :]
             cx = mx.sum(axis=1)
             out = np.full(m_new, -np.inf)
