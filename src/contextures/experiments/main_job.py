@@ -51,10 +51,9 @@ import numpy as np
 
 from ..exceptions import DataError, ParameterError
 from ..reports.files import write_text
-from ..runner import Cell
+from ..runner import Cell, run_grid
 from .correlation import json_safe
 from .encoding import context_cache, current_blas_threads, fitting_sample, load_prepared
-from ..runner import run_grid
 from .statistics import pearson, spearman
 from .strengths import RBFScale, family_of
 
@@ -139,10 +138,8 @@ def adaptive_candidates(X_fit: np.ndarray, d0: int, beta: float, *, categorical:
     from ..contexts import make_context
     from ..contexts.masked import n_hidden
     from ..evaluation import tau as tau_of
-    from ..spectral import Contexture
+    from ..spectral.values import spectrum_values
 
-    n = int(X_fit.shape[0])
-    solver = "dense" if n <= DENSE_FIT_MAX else "auto"
     scan: list[dict[str, Any]] = []
     chosen: list[str] = []
     notes: list[str] = []
@@ -150,9 +147,8 @@ def adaptive_candidates(X_fit: np.ndarray, d0: int, beta: float, *, categorical:
     for family, specs in scan_grid(X_fit).items():
         rows = []
         for spec in specs:
-            model = Contexture(spec, n_components=d0, solver=solver, random_state=0,
-                               extension="raw").fit(X_fit, cache=cache)
-            t = tau_of(model.singular_values_, beta=beta, d0=d0)
+            values, _ = spectrum_values(spec, X_fit, d0, cache=cache)
+            t = tau_of(values, beta=beta, d0=d0)
             rows.append({"context": spec, "family": family,
                          "tau": float(t.tau) if math.isfinite(t.tau) else None,
                          "abstain": bool(t.abstain)})
@@ -375,7 +371,8 @@ def recommendation(rows: Sequence[dict[str, Any]], task: str | None) -> dict[str
 
 # --- outputs ------------------------------------------------------------------------------------
 CSV_COLUMNS = ("rank", "context", "family", "tau", "d_hat", "abstain", "decay_rate",
-               "kernel_deviation", "lipschitz", "s1", "n_resolved", "err_at_d_val", "d_val",
+               "kernel_deviation", "lipschitz", "kappa", "s1", "n_resolved", "err_at_d_val",
+               "d_val",
                "err_rank", "err", "d_star", "err_star_rank", "err_at_d_hat", "accuracy",
                "solver", "n_fit", "d0", "seconds")
 
@@ -467,7 +464,8 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
                  f"{0.95 * (settings.beta + 1):.3g} (extreme association)")
     lines.append(f"- diagnostics: decay rate λ of s_i² ≈ exp(−λ i); kernel deviation on "
                  f"{settings.diagnostic_rows} × {settings.diagnostic_rows} sampled pairs; "
-                 f"Lipschitz estimate on {settings.lipschitz_rows} sampled points")
+                 f"Lipschitz estimate on {settings.lipschitz_rows} sampled points; context "
+                 f"complexity κ = √max_j k(x_j, x_j) over the fitting rows")
     if has_probe:
         lines.append("- validation: the resolved components (the stable extension) on the "
                      "downstream rows; ridge probe on the first d of them for every d (α and "
@@ -489,7 +487,7 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
     lines.append("")
     lines.append("## Ranked candidates")
     lines.append("")
-    headers = ["rank", "context", "τ", "d̂", "decay λ", "kernel dev.", "Lipschitz", "s₁²"]
+    headers = ["rank", "context", "τ", "d̂", "decay λ", "kernel dev.", "Lipschitz", "κ", "s₁²"]
     if has_probe:
         headers += ["resolved", "err_at_d_val", "d_val", "rank", "err_d*", "d*", "rank"]
     table_rows = []
@@ -497,13 +495,14 @@ def report_markdown(plan: RunPlan, settings: RunSettings, rows: Sequence[dict[st
         row = [fmt(r["rank"]) if r["rank"] is not None else "abstain", f"`{r['context']}`",
                fmt(r["tau"], ".4f") if r["tau"] is not None else "inf", fmt(r["d_hat"]),
                fmt(r["decay_rate"], ".4g"), fmt(r["kernel_deviation"], ".4g"),
-               fmt(r["lipschitz"], ".4g"), fmt(r["s1"] ** 2, ".4f")]
+               fmt(r["lipschitz"], ".4g"), fmt(r.get("kappa"), ".4g"),
+               fmt(r["s1"] ** 2, ".4f")]
         if has_probe:
             row += [fmt(r.get("n_resolved")), fmt(r.get("err_at_d_val"), ".4g"),
                     fmt(r.get("d_val")), fmt(r.get("err_rank")), fmt(r.get("err"), ".4g"),
                     fmt(r.get("d_star")), fmt(r.get("err_star_rank"))]
         table_rows.append(row)
-    lines.extend(markdown_table(headers, table_rows, align="rlrrrrrr" + "r" * 7))
+    lines.extend(markdown_table(headers, table_rows, align="rlrrrrrrr" + "r" * 7))
     lines.append("")
     if has_probe:
         lines.append("## Does τ predict the probe error?")
