@@ -6,22 +6,15 @@ from pathlib import Path
 
 import typer
 
-from .bench import (
-    BACKEND,
-    OVERWRITE,
-    QUIET,
-    SCHEDULER,
-    WORKERS,
-    bench_app,
-    runner_options,
-    settings_from,
-)
+from . import options
+from .bench import bench_app, settings_from
 
 
 @bench_app.command("correlation")
+@options.grid_options("workers", "backend", "scheduler", "overwrite", "quiet")
 def correlation(
     suite: str = typer.Option(None, "--suite", help="offline or paper28 (default: offline)."),
-    data: list[str] = typer.Option(None, "--data", help="Datasets instead of a suite (repeat)."),
+    data: list[str] = options.datasets(),
     contexts: int = typer.Option(None, "--contexts", min=1,
                                  help="Strengths per family (default 35: 4 × 35 = 140 contexts "
                                       "per dataset; 4 with --quick)."),
@@ -30,23 +23,20 @@ def correlation(
                                     "d₀ = 64."),
     n_fit: int = typer.Option(None, "--n-fit", min=8, help="Fit on at most this many pretrain "
                                                            "rows (default 1500; 300 quick)."),
-    d0: int = typer.Option(None, "--d0", min=2, help="Exact encoder size (default 512)."),
+    d0: int = options.d0(None, help="τ's cut-off D₀, the exact encoder size (default 512)."),
     out: Path = typer.Option(Path("results/bench-correlation"), "--out",
                              help="Output directory."),
-    workers: int = WORKERS,
-    backend: str = BACKEND,
-    scheduler: str = SCHEDULER,
-    overwrite: bool = OVERWRITE,
-    quiet: bool = QUIET,
+    *, runner: dict,
 ) -> None:
     """τ against err_{d*} per dataset (Pearson, distance correlation) beside the paper's Table 1."""
-    from ..experiments.correlation import CorrelationSettings, resolve_datasets, run_correlation
+    from ..experiments.correlation import CORRELATION, CorrelationSettings, resolve_datasets
+    from ..runner import run_study
 
     datasets = resolve_datasets(suite=suite, data=data or (), quick=quick)
-    settings = settings_from(CorrelationSettings, quick, strengths=contexts, n_fit=n_fit, d0=d0)
-    result = run_correlation(datasets, out, settings, **runner_options(
-        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet))
+    settings = settings_from(CorrelationSettings, quick, strengths=contexts, n_fit=n_fit, d0=d0,
+                             datasets=tuple(datasets))
+    result = run_study(CORRELATION, settings, out, **runner)
     typer.echo((out / "table.md").read_text())
-    s = result.summary
+    s = result.summary.data
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'cells.csv'}, {out / 'table.md'} and "
                f"{out / 'figures'}/ ({len(s['datasets'])} datasets)")
