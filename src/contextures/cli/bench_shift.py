@@ -34,12 +34,12 @@ from .bench import (
 def shift(
     suite: str = typer.Option("offline", "--suite", help="Dataset suite (offline: the members "
                                                          "with a known group column)."),
-    data: list[str] = typer.Option(None, "--data", help="Suite names instead (repeat)."),
+    data: list[str] = typer.Option(None, "--data", "-D", help="Suite names instead (repeat)."),
     quick: bool = typer.Option(False, "--quick", help="Two small datasets (CI profile)."),
     out: Path = typer.Option(Path("results/bench-shift"), "--out", help="Output directory."),
     context: str | None = typer.Option(None, "--context", "-c",
                                        help="Context spec (default knn(k=30))."),
-    n_components: int | None = typer.Option(None, "--n-components", "-d", min=2,
+    n_components: int | None = typer.Option(None, "-d", "--components", min=2,
                                             help="d₀ (default 64; quick 16)."),
     max_rows: int | None = typer.Option(None, "--max-rows", min=50,
                                         help="Rows per dataset at most (default 4000)."),
@@ -76,3 +76,40 @@ def shift(
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'shift.png'}")
     if summary["failed"] and not summary["rows"]:
         raise typer.Exit(3)
+
+
+@bench_app.command("grw")
+def grw(
+    quick: bool = typer.Option(False, "--quick", help="Two narrow widths, 10 epochs (CI)."),
+    out: Path = typer.Option(Path("results/bench-grw"), "--out", help="Output directory."),
+    data: str | None = typer.Option(None, "--data", "-D", help="Dataset spec (default abalone)."),
+    group: str | None = typer.Option(None, "--group", "-g", help="Group column (default sex)."),
+    widths: str | None = typer.Option(None, "--widths", help="Comma-separated encoder widths "
+                                                             "(default 8,32,128,512)."),
+    workers: int = WORKERS,
+    backend: str = BACKEND,
+    scheduler: str = SCHEDULER,
+    overwrite: bool = OVERWRITE,
+    retry_failed: bool = RETRY_FAILED,
+    quiet: bool = QUIET,
+) -> None:
+    """Reweighting and DRO probes against ERM on encoders of growing width."""
+    from ..exceptions import ParameterError
+    from ..experiments.grw import GrwSettings, run_grw_bench
+    from ..runner.grid import check_backend
+
+    check_backend(backend)
+    given = {"dataset": data, "group": group}
+    if widths is not None:
+        try:
+            given["widths"] = tuple(int(w) for w in widths.split(",") if w.strip())
+        except ValueError:
+            raise ParameterError(f"--widths must be comma-separated integers, got "
+                                 f"{widths!r}") from None
+    values = {k: v for k, v in given.items() if v is not None}
+    settings = GrwSettings.quick(**values) if quick else GrwSettings(**values)
+    run_grw_bench(out, settings, **runner_options(
+        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
+        retry_failed=retry_failed, threads=1))
+    typer.echo((out / "table.md").read_text())
+    typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'grw.png'}")

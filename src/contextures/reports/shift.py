@@ -51,3 +51,35 @@ def worst_against_average(rows: Sequence[Mapping[str, Any]], probes: Sequence[st
         ax.set_title(f"pretrained on {pretrain} groups, {features} features", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
     return _save(fig, path)
+
+
+def gap_against_width(rows: Sequence[Mapping[str, Any]], probes: Sequence[str],
+                      path: str | Path) -> Path:
+    """One panel per ridge penalty λ: each probe's gap to ERM against the encoder width (log
+    axes), with the downstream-train rows n marked where the width reaches it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    penalties = sorted({r["l2"] for r in rows}, key=float, reverse=True) or ["-"]
+    fig = Figure(figsize=(4.6 * len(penalties), 3.8), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    for k, lam in enumerate(penalties):
+        ax = fig.add_subplot(1, len(penalties), k + 1)
+        sub = [r for r in rows if r["l2"] == lam]
+        for p in probes:
+            pts = sorted((r["width"], r["gap"]) for r in sub
+                         if r["probe"] == p and r["gap"] is not None and r["gap"] > 0)
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, marker=PROBE_MARKERS.get(p, "o"),
+                        color=PROBE_COLOURS.get(p, "#7f7f7f"), label=p)
+        n_train = {r["n_train"] for r in sub}
+        for n in n_train:
+            ax.axvline(n, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("encoder width (= probe features)")
+        ax.set_ylabel("gap to ERM on test rows")
+        ax.set_title(f"ridge penalty λ = {lam}; dashed: downstream-train rows", fontsize=9)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
