@@ -1,4 +1,5 @@
-"""Every script in examples/ runs to completion and prints what its docstring promises.
+"""Every script in examples/ runs to completion and prints what its docstring promises (slow:
+``make bench``); the default suite checks that each compiles and that its imports resolve.
 
 Each script runs in a fresh interpreter (``sys.executable``) from the repository root, with a
 timeout; the checks read the numbers back from its output.
@@ -6,6 +7,8 @@ timeout; the checks read the numbers back from its output.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
 import re
 import subprocess
@@ -81,6 +84,24 @@ CHECKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_example_runs(name: str) -> None:
     CHECKS[name](run_example(name))
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_compiles_and_its_imports_resolve(name: str) -> None:
+    """The fast check of the default suite: the script compiles and every name it imports
+    exists (running it is the slow test above)."""
+    source = (EXAMPLES / name).read_text()
+    tree = ast.parse(source, filename=name)
+    compile(tree, name, "exec")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{name}: {node.module} has no {alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                importlib.import_module(alias.name)
