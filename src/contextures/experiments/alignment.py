@@ -16,6 +16,9 @@ Per (width, depth) the summary holds mean ± sd over seeds; ``report.md`` compar
 the best width with the widest one to say whether larger networks stop helping (the paper: at
 depth 3 the best width is 512 and wider is worse).
 
+The study runs on :func:`~contextures.runner.run_study` (:data:`ALIGNMENT`); its report is
+written by :func:`contextures.reports.summaries.alignment_report`.
+
 Resume: the output directory's ``grid.json`` records the *protocol* (data, context, d, d₁,
 epochs, optimiser...), not the grid axes, so rerunning with more seeds or another width list in
 the same directory reuses every finished cell; a different protocol is refused.
@@ -23,8 +26,6 @@ the same directory reuses every finished cell; a different protocol is refused.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -36,10 +37,14 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ParameterError
+from ..reports.figures import heatmap
 from ..reports.files import write_text
-from ..reports.markdown import fmt, markdown_table
-from ..runner import Cell, worker_cache
+from ..reports.records import records_csv
+from ..reports.summaries import alignment_report
+from ..runner import Cell, Study, run_study, worker_cache
 from ..validation import check_int
+from .common import SummaryAndRecords, current_torch_threads, parse_int_list, prepared_data
+from .statistics import mean_sd
 
 CELL_FN = "contextures.experiments.alignment:alignment_cell"
 
@@ -49,15 +54,6 @@ DEFAULT_SEEDS = 1
 PAPER_SEEDS = 15
 PLATEAU_TOLERANCE = 0.01
 """CCA R² differences below this count as "no gain" in the report's verdict."""
-
-
-# --- shared by the neural benches ----------------------------------------------------------------
-def prepared_data(dataset: str, split_seed: int, max_rows: int | None):
-    """The split, preprocessed dataset (cached per worker process)."""
-    from ..datasets import prepare
-
-    return worker_cache(("bench-prepare", dataset, split_seed, max_rows),
-                        lambda: prepare(dataset, split_seed=split_seed, max_rows=max_rows))
 
 
 def exact_reference(dataset: str, split_seed: int, max_rows: int | None, context: str,
@@ -74,58 +70,6 @@ def exact_reference(dataset: str, split_seed: int, max_rows: int | None, context
     return worker_cache(("bench-exact", dataset, split_seed, max_rows, context, n_components),
                         compute)
 
-
-def current_torch_threads() -> int:
-    """The torch intra-op threads of this process (the grid runner caps them per worker)."""
-    import torch
-
-    return max(1, int(torch.get_num_threads()))
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (sd 0 for one value; None for none)."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return None, None
-    sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    return float(np.mean(vals)), sd
-
-
-def records_csv(records: Sequence[Mapping[str, Any]], config_columns: Sequence[str],
-                result_columns: Sequence[str]) -> str:
-    """One CSV row per cell record: key, status, configuration and result columns, error."""
-    out = io.StringIO()
-    columns = ["key", "status", *config_columns, *result_columns, "elapsed_seconds", "error"]
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for rec in records:
-        result = rec.get("result") or {}
-        row = {"key": rec["key"], "status": rec["status"], "error": rec.get("error") or "",
-               "elapsed_seconds": rec.get("elapsed_seconds")}
-        row.update({c: rec["config"].get(c) for c in config_columns})
-        row.update({c: result.get(c) for c in result_columns})
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return out.getvalue()
-
-
-def parse_int_list(text: str | Sequence[int], name: str, minimum: int = 1) -> tuple[int, ...]:
-    """``"64,128"`` (or a sequence) → (64, 128); a ParameterError naming ``name`` otherwise."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    values = []
-    for item in items:
-        try:
-            value = int(str(item).strip())
-        except ValueError:
-            raise ParameterError(f"{name}: {item!r} is not an integer (give a comma-separated "
-                                 "list such as 64,128,256)") from None
-        if value < minimum:
-            raise ParameterError(f"{name}: every value must be ≥ {minimum}, got {value}")
-        values.append(value)
-    if not values:
-        raise ParameterError(f"{name}: give at least one value")
-    if len(set(values)) != len(values):
-        raise ParameterError(f"{name}: duplicate values in {values}")
-    return tuple(values)
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -234,7 +178,8 @@ def alignment_cell(*, dataset: str, context: str, objective: str, n_components: 
 METRICS = ("cca_r2", "mutual_knn", "eigenvalue_mae")
 
 
-def summarize(records: Sequence[Mapping[str, Any]], settings: AlignmentSettings) -> dict[str, Any]:
+def summarize(records: Sequence[Mapping[str, Any]], settings: AlignmentSettings,
+              run: Any = None) -> SummaryAndRecords:
     """Per (width, depth): mean ± sd over seeds of every metric; failures listed."""
     groups: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
     failed = []
@@ -260,7 +205,7 @@ def summarize(records: Sequence[Mapping[str, Any]], settings: AlignmentSettings)
                "paper": {"cca_r2": 0.9, "mutual_knn": 0.8,
                          "claim": "at depth 3 the best width is 512 and wider is worse"}}
     summary["scaling"] = scaling_verdicts(summary)
-    return summary
+    return SummaryAndRecords(summary, list(records))
 
 
 def _mean(row: Mapping[str, Any], metric: str) -> float | None:
@@ -305,144 +250,54 @@ def scaling_verdicts(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _pm(stat: Mapping[str, Any], spec: str = ".3f") -> str:
-    if stat["mean"] is None:
-        return "-"
-    return f"{fmt(stat['mean'], spec)} ± {fmt(stat['sd'], spec)}"
-
-
-def report_markdown(summary: Mapping[str, Any]) -> str:
-    """report.md: protocol, the two metric tables, and the scaling verdict per depth."""
-    proto = summary["protocol"]
-    lines = [f"# Alignment bench: {proto['dataset']}, {proto['context']}", "",
-             f"Exact reference: top-{proto['n_components']} eigenfunctions of the spectral engine "
-             f"on the pretrain rows (split seed {proto['split_seed']}), compared on the held-out "
-             f"test rows. Encoders: MLP (Tanh, skip connections), {proto['objective']}, "
-             f"full-batch AdamW (lr {proto['lr']:g}, weight decay {proto['weight_decay']:g}), "
-             f"{proto['epochs']} epochs, d₁ = {proto['output_dim']} outputs extracted to "
-             f"d = {proto['n_components']}. {summary['seeds']} seed(s) per cell "
-             f"(the paper used {PAPER_SEEDS}); values are mean ± sd over seeds.", ""]
-    widths = summary["widths"]
-    by = {(r["width"], r["depth"]): r for r in summary["cells"]}
-    for metric, title in (("cca_r2", "CCA R²"), (f"cca_r2_top{min(32, proto['n_components'])}",
-                                                 "CCA R² of the top 32 only"),
-                          ("mutual_knn", f"mutual-KNN ({proto['mutual_k']} neighbours)"),
-                          ("eigenvalue_mae", "eigenvalue MAE, mean |λ̂_i − s_i²|"),
-                          ("train_seconds", "training seconds (wall clock)"),
-                          ("fit_cpu_seconds", "fit CPU seconds (all threads)")):
-        lines += [f"## {title}", ""]
-        if metric in ("cca_r2", "mutual_knn", "eigenvalue_mae") and any(
-                w < proto["n_components"] for w in widths):
-            lines += [f"(Widths below d = {proto['n_components']} have at most `width` "
-                      "independent features; they are compared on their top `width` functions "
-                      "against the exact top `width`.)", ""]
-        rows = [[f"depth {depth}"] + [_pm(by[(w, depth)][metric],
-                                          ".1f" if "seconds" in metric else ".3f")
-                                      for w in widths] for depth in summary["depths"]]
-        lines += markdown_table(["", *[f"width {w}" for w in widths]], rows,
-                                "l" + "r" * len(widths))
-        lines.append("")
-    lines += ["## Do larger networks stop helping?", ""]
-    missing = [f"{r['width']}×{r['depth']}" for r in summary["cells"] if r["n_seeds"] == 0]
-    if missing:
-        lines += [f"**Incomplete grid**: no finished seed for width×depth {', '.join(missing)}; "
-                  "the comparison below uses the finished cells only (rerun the same command to "
-                  "resume).", ""]
-    verdicts = summary["scaling"]
-    if not verdicts:
-        lines.append("No finished cells.")
-    for v in verdicts:
-        lines.append(
-            f"- depth {v['depth']}: best width {v['best_width']} (CCA R² "
-            f"{fmt(v['best_cca_r2'])} ± {fmt(v['best_cca_r2_sd'])}, mutual-KNN "
-            f"{fmt(v['best_mutual_knn'])}); widest {v['widest_width']} (CCA R² "
-            f"{fmt(v['widest_cca_r2'])} ± {fmt(v['widest_cca_r2_sd'])}, mutual-KNN "
-            f"{fmt(v['widest_mutual_knn'])}): **{v['verdict']}** (gap {fmt(v['gap'])}; "
-            f"tolerance {PLATEAU_TOLERANCE}).")
-    if verdicts:
-        stop = [v for v in verdicts if v["verdict"] in ("wider is worse", "plateau")]
-        going = [v for v in verdicts if v["verdict"] == "still improving"]
-        lines += ["", ("Larger networks stop helping at " + ", ".join(
-            f"depth {v['depth']}" for v in stop) + ".") if stop else
-                  "Larger networks do not stop helping at any depth with two or more finished "
-                  "widths." if going else "Not enough finished widths to tell.",
-                  f"Best CCA R² overall: {fmt(max(v['best_cca_r2'] for v in verdicts))} "
-                  f"(paper: about {summary['paper']['cca_r2']}; mutual-KNN > "
-                  f"{summary['paper']['mutual_knn']} at good sizes; "
-                  f"{summary['paper']['claim']})."]
-    for f in summary["failed"]:
-        lines.append(f"- failed: {f['key']}: {f['error']}")
-    return "\n".join(lines) + "\n"
-
-
-def heatmap(summary: Mapping[str, Any], metric: str, path: Path, title: str) -> Path:
-    """A depth × width heatmap of the mean of ``metric``, annotated with mean ± sd."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    widths, depths = summary["widths"], summary["depths"]
-    by = {(r["width"], r["depth"]): r for r in summary["cells"]}
-    values = np.array([[by[(w, d)][metric]["mean"] if by[(w, d)][metric]["mean"] is not None
-                        else np.nan for w in widths] for d in depths], dtype=float)
-    fig = Figure(figsize=(1.1 * len(widths) + 2.2, 0.7 * len(depths) + 1.6), dpi=110,
-                 layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    finite = values[np.isfinite(values)]
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    im = ax.imshow(values, cmap="viridis", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-9,
-                   aspect="auto")
-    for i, d in enumerate(depths):
-        for j, w in enumerate(widths):
-            stat = by[(w, d)][metric]
-            if stat["mean"] is None:
-                continue
-            text = f"{stat['mean']:.3f}" + (f"\n±{stat['sd']:.3f}" if summary["seeds"] > 1 else "")
-            shade = (stat["mean"] - vmin) / (vmax - vmin) if vmax > vmin else 0.5
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                    color="black" if shade > 0.6 else "white")
-    ax.set_xticks(range(len(widths)), [str(w) for w in widths])
-    ax.set_yticks(range(len(depths)), [str(d) for d in depths])
-    ax.set_xlabel("width")
-    ax.set_ylabel("depth")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
-
-
 CSV_CONFIG = ("width", "depth", "seed")
 
 
-def write_outputs(out: Path, records: Sequence[Mapping[str, Any]],
-                  settings: AlignmentSettings) -> dict[str, Any]:
-    summary = summarize(records, settings)
-    top = min(32, settings.n_components)
-    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text(out / "cells.csv", records_csv(
-        records, CSV_CONFIG, (*METRICS, f"cca_r2_top{top}", "n_compared", "train_seconds",
-                              "fit_cpu_seconds",
-                              "final_loss")))
-    write_text(out / "report.md", report_markdown(summary))
-    heatmap(summary, "cca_r2", out / "cca_r2.png",
-            f"CCA R² vs exact top-{settings.n_components} ({settings.context}, test rows)")
-    heatmap(summary, "mutual_knn", out / "mutual_knn.png",
-            f"mutual-KNN ({settings.mutual_k} neighbours) vs exact top-{settings.n_components}")
-    return summary
+def draw_heatmap(summary: Mapping[str, Any], metric: str, path: Path, title: str,
+                 colorbar_label: str) -> Path:
+    """A depth × width heatmap of the mean of ``metric`` (± the sd with two seeds or more)."""
+    widths, depths = summary["widths"], summary["depths"]
+    by = {(r["width"], r["depth"]): r for r in summary["cells"]}
+
+    def grid(stat: str) -> np.ndarray:
+        return np.array([[np.nan if by[(w, d)][metric][stat] is None else by[(w, d)][metric][stat]
+                          for w in widths] for d in depths], dtype=float)
+
+    return heatmap(grid("mean"), grid("sd") if summary["seeds"] > 1 else None, path,
+                   xticks=widths, yticks=depths, xlabel="width (hidden units per layer)",
+                   ylabel="depth (hidden layers)", title=title, colorbar_label=colorbar_label)
 
 
-def run_alignment_bench(out_dir: str | Path, settings: AlignmentSettings, **runner: Any) -> dict[str, Any]:
-    """Run the grid (resumable) and write summary.json, cells.csv, report.md and two heatmaps.
+def write_outputs(summary: SummaryAndRecords, out_dir: str | Path) -> list[Path]:
+    """summary.json, cells.csv, report.md and the two heatmaps."""
+    out = Path(out_dir)
+    data, proto = summary.data, summary.data["protocol"]
+    d, top = proto["n_components"], min(32, proto["n_components"])
+    seeds = f"{data['seeds']} seed{'s' if data['seeds'] > 1 else ''}"
+    return [
+        write_text(out / "summary.json", json.dumps(data, indent=2) + "\n"),
+        write_text(out / "cells.csv", records_csv(
+            summary.records, CSV_CONFIG, (*METRICS, f"cca_r2_top{top}", "n_compared",
+                                          "train_seconds", "fit_cpu_seconds", "final_loss"))),
+        write_text(out / "report.md", alignment_report(data, tolerance=PLATEAU_TOLERANCE,
+                                                       paper_seeds=PAPER_SEEDS)),
+        draw_heatmap(data, "cca_r2", out / "cca_r2.png",
+                     f"CCA R² of the encoders against the exact top-{d}\n"
+                     f"({proto['dataset']}, {proto['context']}, test rows, {seeds})",
+                     "CCA R² (0 to 1)"),
+        draw_heatmap(data, "mutual_knn", out / "mutual_knn.png",
+                     f"Mutual-KNN of the encoders against the exact top-{d}\n"
+                     f"({proto['dataset']}, {proto['context']}, {proto['mutual_k']} neighbours, "
+                     f"{seeds})", f"shared {proto['mutual_k']} nearest neighbours (fraction)"),
+    ]
 
-    ``runner``: the options of :func:`~contextures.experiments._bench.run_bench` (``workers``,
-    ``backend``, ``scheduler``, ``threads_per_worker``, ``resume``, ``retry_failed``,
-    ``progress``, ``echo``).
-    """
-    from ._bench import run_bench
 
-    return run_bench(out_dir, settings.cells(), settings.protocol(),
-                     lambda out, records: write_outputs(out, records, settings),
-                     description="alignment cells", **runner)
+ALIGNMENT = Study("alignment", AlignmentSettings, summarize, write_outputs)
+
+
+def run_alignment_bench(out_dir: str | Path, settings: AlignmentSettings,
+                        **runner: Any) -> dict[str, Any]:
+    """:func:`~contextures.runner.run_study` of :data:`ALIGNMENT`; returns the summary with the
+    run's counts under ``"run"`` (``runner``: run_study's options)."""
+    result = run_study(ALIGNMENT, settings, out_dir, **runner)
+    return {**result.summary.data, "run": result.grid.as_dict()}

@@ -6,6 +6,8 @@ Nothing here knows a particular study; studies import from here, never from each
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ..exceptions import ParameterError
 from ..runner import worker_cache
@@ -51,3 +53,12 @@ def parse_int_list(text: str | Sequence[int], name: str, minimum: int = 1) -> tu
     if len(set(values)) != len(values):
         raise ParameterError(f"{name}: duplicate values in {values}")
     return tuple(values)
+
+
+@dataclass
+class SummaryAndRecords:
+    """A study's summary: ``data`` (what ``summary.json`` holds) and the cell records the
+    writers also need (for ``cells.csv``)."""
+
+    data: dict[str, Any]
+    records: list[dict[str, Any]]

@@ -26,7 +26,8 @@ m = ``full`` is the whole pretrain split (both estimators coincide: the exact fo
 does not state which estimator its m refers to; its abalone figures (m = 100 … 2000, r = 256) need
 one that works for m < r, like ``batched``.
 
-Cells are (dataset, m, seed); the trained encoder is cached per worker process, so the cells of one
+The study runs on :func:`~contextures.runner.run_study` (:data:`ESTIMATION`); its table is
+written by :func:`contextures.reports.summaries.estimation_table`. Cells are (dataset, m, seed); the trained encoder is cached per worker process, so the cells of one
 (dataset, seed) train it once when they run in the same process (workers = 1).
 """
 
@@ -43,11 +44,14 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ParameterError
+from ..reports.figures import curves_with_spread
 from ..reports.files import write_text
-from ..reports.markdown import fmt, markdown_table
-from ..runner import Cell, worker_cache
+from ..reports.records import records_csv
+from ..reports.summaries import estimation_table
+from ..runner import Cell, Study, run_study, worker_cache
 from ..validation import check_int
-from .alignment import current_torch_threads, mean_sd, prepared_data, records_csv
+from .common import SummaryAndRecords, current_torch_threads, prepared_data
+from .statistics import mean_sd
 
 CELL_FN = "contextures.experiments.estimation:estimation_cell"
 
@@ -254,7 +258,9 @@ def estimation_cell(*, dataset: str, context: str, objective: str, width: int, d
 
 
 # --- summary, table, figure ----------------------------------------------------------------------
-def summarize(records: Sequence[Mapping[str, Any]], settings: EstimationSettings) -> dict:
+def summarize(records: Sequence[Mapping[str, Any]], settings: EstimationSettings,
+              run: Any = None) -> SummaryAndRecords:
+    """Per (dataset, m): mean ± sd over seeds of both estimators' MAE, beside the paper's."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     failed = []
     for rec in records:
@@ -277,11 +283,12 @@ def summarize(records: Sequence[Mapping[str, Any]], settings: EstimationSettings
             row["paper_mae"] = (PAPER_MAE.get(_paper_name(ds), {}).get(m)
                                 if _paper_protocol(settings) else None)
             rows.append(row)
-    return {"bench": "estimation", "protocol": settings.protocol(),
+    data = {"bench": "estimation", "protocol": settings.protocol(),
             "datasets": list(settings.datasets), "sample_sizes": list(settings.sample_sizes),
             "seeds": settings.seeds, "rows": rows, "failed": failed,
             "paper": {"width": 20000, "output_dim": 512, "n_top": 256, "context": "knn(k=60)",
                       "mae": PAPER_MAE}}
+    return SummaryAndRecords(data, list(records))
 
 
 def _paper_protocol(settings: EstimationSettings) -> bool:
@@ -294,88 +301,54 @@ def _paper_name(spec: str) -> str:
     return spec.split(":")[-1].split("[")[0].split("(")[0].strip().lower()
 
 
-def table_markdown(summary: Mapping[str, Any]) -> str:
-    proto = summary["protocol"]
-    lines = [f"# Eigenvalue estimation bench ({proto['context']})", "",
-             f"Mean |λ̂_i − s_i²| over the top {proto['n_top']}, exact s_i² from the whole "
-             f"pretrain split. Encoder: {proto['depth']}-hidden-layer Tanh MLP of width "
-             f"{proto['width']} (paper: 20 000), d = {proto['output_dim']} outputs, "
-             f"{proto['objective']}, {proto['epochs']} full-batch epochs; {summary['seeds']} "
-             "seed(s), mean ± sd. `batched`: C_Φ, B_Φ averaged over ⌈n/m⌉ near-equal batches of "
-             "at most m rows; `subsample`: one sample of m rows alone (defined for m > r; '-' "
-             "when its covariance keeps fewer than r directions, see cells.csv).", ""]
-    table = []
-    for row in summary["rows"]:
-        table.append([row["dataset"], str(row["m"]),
-                      f"{fmt(row['n_batches'])} × ≤ {fmt(row['batch_rows'])}",
-                      _pm(row["mae_batched"]), _pm(row["mae_subsample"]),
-                      fmt(row["paper_mae"])])
-    lines += markdown_table(["dataset", "m", "batches × rows", "MAE batched", "MAE subsample",
-                             "paper MAE"], table, "llrrrr")
-    for f in summary["failed"]:
-        lines.append(f"- failed: {f['key']}: {f['error']}")
-    return "\n".join(lines) + "\n"
-
-
-def _pm(stat: Mapping[str, Any]) -> str:
-    if stat["mean"] is None:
-        return "-"
-    return f"{stat['mean']:.3f} ± {stat['sd']:.3f}"
-
-
 def plot_estimation(summary: Mapping[str, Any], path: Path) -> Path:
     """MAE against m (log axis; 'full' at the pretrain size), ours and the paper's."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.0, 4.0), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    spread = summary["seeds"] > 1
+    curves = []
     for ds in summary["datasets"]:
         rows = [r for r in summary["rows"] if r["dataset"] == ds and r["m_used"]]
         for est, style in (("batched", "-o"), ("subsample", "--s")):
-            pts = [(r["m_used"], r[f"mae_{est}"]["mean"], r[f"mae_{est}"]["sd"]) for r in rows
-                   if r[f"mae_{est}"]["mean"] is not None]
+            pts = sorted((r["m_used"], r[f"mae_{est}"]["mean"], r[f"mae_{est}"]["sd"])
+                         for r in rows if r[f"mae_{est}"]["mean"] is not None)
             if pts:
-                x, y, e = map(np.array, zip(*sorted(pts), strict=True))
-                ax.errorbar(x, y, yerr=e, fmt=style, ms=4, capsize=2, label=f"{ds}, {est}")
-        paper = [(r["m_used"], r["paper_mae"]) for r in rows if r["paper_mae"] is not None]
+                x, y, e = map(np.array, zip(*pts, strict=True))
+                curves.append({"label": f"{ds}, {est}", "x": x, "y": y, "style": style,
+                               "spread": e if spread else None})
+        paper = sorted((r["m_used"], r["paper_mae"]) for r in rows if r["paper_mae"] is not None)
         if paper:
-            x, y = map(np.array, zip(*sorted(paper), strict=True))
-            ax.plot(x, y, ":^", color="k", ms=4, label=f"{ds}, paper")
-    ax.set_xscale("log")
-    ax.set_xlabel("m (sample points; 'full' = pretrain rows)")
-    ax.set_ylabel(f"mean |λ̂_i − s_i²|, top {summary['protocol']['n_top']}")
-    ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
+            x, y = map(np.array, zip(*paper, strict=True))
+            curves.append({"label": f"{ds}, paper", "x": x, "y": y, "style": ":^",
+                           "color": "k"})
+    proto = summary["protocol"]
+    return curves_with_spread(
+        curves, path,
+        title=f"Eigenvalue estimates from m sample points ({proto['context']}, "
+              f"top {proto['n_top']}, {summary['seeds']} seed{'s' if spread else ''})",
+        xlabel="m, sample points (rows; 'full' = the pretrain rows)",
+        ylabel=rf"MAE $\frac{{1}}{{r}}\sum_{{i \leq r}} |\hat\lambda_i - s_i^2|$, "
+               f"r = {proto['n_top']}")
 
 
-def write_outputs(out: Path, records, settings: EstimationSettings) -> dict[str, Any]:
-    summary = summarize(records, settings)
-    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text(out / "cells.csv", records_csv(
-        records, ("dataset", "m", "seed"),
-        ("m_used", "n_batches", "batch_rows", "mae_batched", "mae_subsample", "rank",
-         "train_seconds", "fit_cpu_seconds")))
-    write_text(out / "table.md", table_markdown(summary))
-    plot_estimation(summary, out / "estimation.png")
-    return summary
+def write_outputs(summary: SummaryAndRecords, out_dir: str | Path) -> list[Path]:
+    """summary.json, cells.csv, table.md and estimation.png."""
+    out = Path(out_dir)
+    return [
+        write_text(out / "summary.json", json.dumps(summary.data, indent=2) + "\n"),
+        write_text(out / "cells.csv", records_csv(
+            summary.records, ("dataset", "m", "seed"),
+            ("m_used", "n_batches", "batch_rows", "mae_batched", "mae_subsample", "rank",
+             "train_seconds", "fit_cpu_seconds"))),
+        write_text(out / "table.md", estimation_table(summary.data)),
+        plot_estimation(summary.data, out / "estimation.png"),
+    ]
+
+
+ESTIMATION = Study("estimation", EstimationSettings, summarize, write_outputs)
 
 
 def run_estimation_bench(out_dir: str | Path, settings: EstimationSettings,
                          **runner: Any) -> dict[str, Any]:
-    """Run the grid (resumable) and write summary.json, cells.csv, table.md, estimation.png.
-
-    ``runner``: the options of :func:`~contextures.experiments._bench.run_bench` (``workers``,
-    ``backend``, ``scheduler``, ``threads_per_worker``, ``resume``, ``retry_failed``,
-    ``progress``, ``echo``).
-    """
-    from ._bench import run_bench
-
-    return run_bench(out_dir, settings.cells(), settings.protocol(),
-                     lambda out, records: write_outputs(out, records, settings),
-                     description="estimation cells", **runner)
+    """:func:`~contextures.runner.run_study` of :data:`ESTIMATION`; returns the summary with the
+    run's counts under ``"run"`` (``runner``: run_study's options)."""
+    result = run_study(ESTIMATION, settings, out_dir, **runner)
+    return {**result.summary.data, "run": result.grid.as_dict()}

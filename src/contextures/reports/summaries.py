@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .markdown import fmt, markdown_table
+from .markdown import fmt, markdown_table, mean_pm
 
 
 def _g4(value: Any) -> str:
@@ -155,4 +155,117 @@ def correlation_table(summary: Mapping[str, Any],
         lines += ["## What was done per dataset", "", *notes, ""]
     lines += [CORRELATION_CAPTION, ""]
     return "\n".join(lines)
+
+
+
+# --- alignment ----------------------------------------------------------------------------------
+def _pm_seeds(mean: float | None, sd: float | None, seeds: int) -> str:
+    return mean_pm({"mean": mean, "sd": sd}, seeds)
+
+
+def alignment_report(summary: Mapping[str, Any], *, tolerance: float, paper_seeds: int) -> str:
+    """report.md of the alignment study: protocol, the metric tables (mean ± sd over seeds, the
+    mean alone with one seed), the scaling verdict per depth (``tolerance``: the CCA R² gap below
+    which widths count as level) and the captions of the two heatmaps."""
+    proto = summary["protocol"]
+    seeds = summary["seeds"]
+    lines = [f"# Alignment bench: {proto['dataset']}, {proto['context']}", "",
+             f"Exact reference: top-{proto['n_components']} eigenfunctions of the spectral engine "
+             f"on the pretrain rows (split seed {proto['split_seed']}), compared on the held-out "
+             f"test rows. Encoders: MLP (Tanh, skip connections), {proto['objective']}, "
+             f"full-batch AdamW (lr {proto['lr']:g}, weight decay {proto['weight_decay']:g}), "
+             f"{proto['epochs']} epochs, d₁ = {proto['output_dim']} outputs extracted to "
+             f"d = {proto['n_components']}. {summary['seeds']} seed(s) per cell "
+             f"(the paper used {paper_seeds}); values are mean ± sd over seeds "
+             "(the mean alone with one seed).", ""]
+    widths = summary["widths"]
+    by = {(r["width"], r["depth"]): r for r in summary["cells"]}
+    for metric, title in (("cca_r2", "CCA R²"), (f"cca_r2_top{min(32, proto['n_components'])}",
+                                                 "CCA R² of the top 32 only"),
+                          ("mutual_knn", f"mutual-KNN ({proto['mutual_k']} neighbours)"),
+                          ("eigenvalue_mae", "eigenvalue MAE, mean |λ̂_i − s_i²|"),
+                          ("train_seconds", "training seconds (wall clock)"),
+                          ("fit_cpu_seconds", "fit CPU seconds (all threads)")):
+        lines += [f"## {title}", ""]
+        if metric in ("cca_r2", "mutual_knn", "eigenvalue_mae") and any(
+                w < proto["n_components"] for w in widths):
+            lines += [f"(Widths below d = {proto['n_components']} have at most `width` "
+                      "independent features; they are compared on their top `width` functions "
+                      "against the exact top `width`.)", ""]
+        rows = [[f"depth {depth}"] + [mean_pm(by[(w, depth)][metric], by[(w, depth)]["n_seeds"],
+                                              ".1f" if "seconds" in metric else ".3f")
+                                      for w in widths] for depth in summary["depths"]]
+        lines += markdown_table(["", *[f"width {w}" for w in widths]], rows,
+                                "l" + "r" * len(widths))
+        lines.append("")
+    lines += ["## Do larger networks stop helping?", ""]
+    missing = [f"{r['width']}×{r['depth']}" for r in summary["cells"] if r["n_seeds"] == 0]
+    if missing:
+        lines += [f"**Incomplete grid**: no finished seed for width×depth {', '.join(missing)}; "
+                  "the comparison below uses the finished cells only (rerun the same command to "
+                  "resume).", ""]
+    verdicts = summary["scaling"]
+    if not verdicts:
+        lines.append("No finished cells.")
+    for v in verdicts:
+        lines.append(
+            f"- depth {v['depth']}: best width {v['best_width']} (CCA R² "
+            f"{_pm_seeds(v['best_cca_r2'], v['best_cca_r2_sd'], seeds)}, mutual-KNN "
+            f"{fmt(v['best_mutual_knn'])}); widest {v['widest_width']} (CCA R² "
+            f"{_pm_seeds(v['widest_cca_r2'], v['widest_cca_r2_sd'], seeds)}, mutual-KNN "
+            f"{fmt(v['widest_mutual_knn'])}): **{v['verdict']}** (gap {fmt(v['gap'])}; "
+            f"tolerance {tolerance}).")
+    if verdicts:
+        stop = [v for v in verdicts if v["verdict"] in ("wider is worse", "plateau")]
+        going = [v for v in verdicts if v["verdict"] == "still improving"]
+        lines += ["", ("Larger networks stop helping at " + ", ".join(
+            f"depth {v['depth']}" for v in stop) + ".") if stop else
+                  "Larger networks do not stop helping at any depth with two or more finished "
+                  "widths." if going else "Not enough finished widths to tell.",
+                  f"Best CCA R² overall: {fmt(max(v['best_cca_r2'] for v in verdicts))} "
+                  f"(paper: about {summary['paper']['cca_r2']}; mutual-KNN > "
+                  f"{summary['paper']['mutual_knn']} at good sizes; "
+                  f"{summary['paper']['claim']})."]
+    for f in summary["failed"]:
+        lines.append(f"- failed: {f['key']}: {f['error']}")
+    lines += ["", "## Figures", "",
+              f"- `cca_r2.png`: mean CCA R² (dimensionless, 0 to 1) of the encoder's functions "
+              f"with the exact top-{proto['n_components']} on the test rows, per depth (rows) and "
+              "width (columns)" + ("; ± the sd over seeds." if seeds > 1 else "; one seed."),
+              f"- `mutual_knn.png`: mean mutual-KNN agreement (fraction of shared "
+              f"{proto['mutual_k']} nearest neighbours, 0 to 1), laid out the same way."]
+    return "\n".join(lines) + "\n"
+
+
+
+# --- estimation ---------------------------------------------------------------------------------
+def estimation_table(summary: Mapping[str, Any]) -> str:
+    """table.md of the estimation study: MAE per (dataset, m) for both estimators (mean ± sd
+    over seeds, the mean alone with one seed), beside the paper, and the figure's caption."""
+    proto = summary["protocol"]
+    lines = [f"# Eigenvalue estimation bench ({proto['context']})", "",
+             f"Mean |λ̂_i − s_i²| over the top {proto['n_top']}, exact s_i² from the whole "
+             f"pretrain split. Encoder: {proto['depth']}-hidden-layer Tanh MLP of width "
+             f"{proto['width']} (paper: 20 000), d = {proto['output_dim']} outputs, "
+             f"{proto['objective']}, {proto['epochs']} full-batch epochs; {summary['seeds']} "
+             "seed(s), mean ± sd (the mean alone with one seed). `batched`: C_Φ, B_Φ averaged over ⌈n/m⌉ near-equal batches of "
+             "at most m rows; `subsample`: one sample of m rows alone (defined for m > r; '-' "
+             "when its covariance keeps fewer than r directions, see cells.csv).", ""]
+    table = []
+    for row in summary["rows"]:
+        table.append([row["dataset"], str(row["m"]),
+                      f"{fmt(row['n_batches'])} × ≤ {fmt(row['batch_rows'])}",
+                      mean_pm(row["mae_batched"], row["n_seeds"]),
+                      mean_pm(row["mae_subsample"], row["n_seeds"]),
+                      fmt(row["paper_mae"])])
+    lines += markdown_table(["dataset", "m", "batches × rows", "MAE batched", "MAE subsample",
+                             "paper MAE"], table, "llrrrr")
+    for f in summary["failed"]:
+        lines.append(f"- failed: {f['key']}: {f['error']}")
+    lines += ["", f"Figure `estimation.png`: the mean absolute error of the top "
+              f"{proto['n_top']} eigenvalue estimates (dimensionless, as the eigenvalues s_i² "
+              "of T T*) against the number m of sample points (log scale; `full` is drawn at the "
+              "pretrain size), for both estimators and, where comparable, the paper's figures"
+              + (" ; error bars: sd over seeds." if summary["seeds"] > 1 else ".")]
+    return "\n".join(lines) + "\n"
 
