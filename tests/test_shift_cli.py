@@ -62,6 +62,26 @@ def test_shift_classification_on_raw_features_with_one_probe(tmp_path):
     assert 0 <= payload["probes"]["doro"]["worst_group_error"] <= 1
 
 
+def test_shift_json_to_stdout_is_one_document(capsys):
+    code = main(["shift", "--data", "abalone", "-c", "knn(k=20)", "--group", "sex",
+                 "--probe", "erm,reweight", "--max-rows", "400", "-d", "8", "--json", "-"])
+    assert code == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert list(payload["probes"]) == ["erm", "reweight"]
+    assert "test error" in captured.err
+
+
+def test_bench_grw_quick_measures_the_gap_to_erm(tmp_path):
+    out = tmp_path / "grw"
+    assert main(["bench", "grw", "--quick", "--out", str(out), "-q"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    erm = [r for r in summary["rows"] if r["probe"] == "erm"]
+    assert erm and all(r["gap"] == 0.0 for r in erm)
+    assert {r["width"] for r in summary["rows"]} == {4, 16}
+    assert (out / "grw.png").stat().st_size > 1000
+
+
 def test_group_column_leaves_the_features(tmp_path):
     spec = _table(tmp_path / "t.csv", np.repeat(["north", "south"], 150))
     grouped = prepare_grouped(spec, "site")

@@ -18,18 +18,19 @@ for the feature set ``--features`` (``contexture``, default, or ``raw``).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import typer
 
+from .._io import check_output_path
+from ._output import echo, json_to_stdout, write_json
 from .app import app
 
 
 @app.command("shift")
 def shift(
-    data: str = typer.Option(..., "--data", help="Dataset spec with a target."),
+    data: str = typer.Option(..., "--data", "-D", help="Dataset spec with a target."),
     context: str = typer.Option(..., "--context", "-c", help="Context spec of the contexture."),
     group: str = typer.Option(..., "--group", "-g", help="The group column (removed from the "
                                                          "features)."),
@@ -42,8 +43,9 @@ def shift(
                                          "all)."),
     features: str = typer.Option("contexture", "--features",
                                  help="Features of the probes: contexture or raw."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
-    n_components: int = typer.Option(64, "--n-components", "-d", min=1,
+    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here "
+                                                          "('-': to stdout, lines to stderr)."),
+    n_components: int = typer.Option(64, "-d", "--components", min=1,
                                      help="d₀, components of the contexture."),
     eps: float | None = typer.Option(None, "--eps", help="DORO's outlier fraction ε in "
                                                          "[0, 0.5) (default 0.1)."),
@@ -65,6 +67,8 @@ def shift(
     from ..exceptions import ParameterError
     from ..experiments.shift import FEATURES, PROBES, json_payload, shift_comparison
 
+    if json_path is not None and not json_to_stdout(json_path):
+        check_output_path(json_path)
     make_context(context)
     for value, check in ((eps, check_eps), (alpha, check_alpha), (rho, check_rho)):
         if value is not None:
@@ -84,22 +88,26 @@ def shift(
     result = shift_comparison(grouped, context, pretrain_groups=pretrain, probes=chosen,
                               features=[features], n_components=n_components, max_fit=max_fit,
                               alpha=alpha, rho=rho, eps=eps, l2=l2, random_state=seed)
+
+    def say(line: str) -> None:
+        echo(line, json_path)
+
     diag = result["diagnostic"]
     counts = result["counts"]
-    typer.echo(f"{grouped.data.name}: {result['task']}, group column {group!r}, "
-               f"{len(result['groups'])} groups; contexture {result['context']} fitted on "
-               f"{result['n_fit']} pretrain rows of {', '.join(result['pretrain_groups'])} "
-               f"({result['n_resolved']} of {result['d0']} components resolved)")
-    typer.echo("rows per group (pretrain/train/test): " + ", ".join(
+    say(f"{grouped.data.name}: {result['task']}, group column {group!r}, "
+        f"{len(result['groups'])} groups; contexture {result['context']} fitted on "
+        f"{result['n_fit']} pretrain rows of {', '.join(result['pretrain_groups'])} "
+        f"({result['n_resolved']} of {result['d0']} components resolved)")
+    say("rows per group (pretrain/train/test): " + ", ".join(
         f"{g} {c['pretrain']}/{c['train']}/{c['test']}" for g, c in counts.items()))
     lam = diag["covariance_eigenvalues"] or []
     if lam:
         kappa = diag["condition_number"]
-        typer.echo(f"features on the downstream rows: covariance eigenvalues {min(lam):.3g} to "
-                   f"{max(lam):.3g}, condition number "
-                   f"{'inf' if kappa is None else format(kappa, '.3g')}; input variation "
-                   f"captured {diag['captured_target']:.3f} (on the pretraining rows "
-                   f"{diag['captured_source']:.3f})")
+        say(f"features on the downstream rows: covariance eigenvalues {min(lam):.3g} to "
+            f"{max(lam):.3g}, condition number "
+            f"{'inf' if kappa is None else format(kappa, '.3g')}; input variation "
+            f"captured {diag['captured_target']:.3f} (on the pretraining rows "
+            f"{diag['captured_source']:.3f})")
     angles = diag["principal_angles"] or []
     base = diag["baseline_angles"] or []
     if angles:
@@ -107,8 +115,9 @@ def shift(
                 f"on the union of rows): median {math.degrees(_median(angles)):.1f}, max "
                 f"{math.degrees(max(angles)):.1f}")
         if base:
-            line += f"; a refit on as many pretraining rows: median {math.degrees(_median(base)):.1f}"
-        typer.echo(line)
+            line += (f"; a refit on as many pretraining rows: median "
+                     f"{math.degrees(_median(base)):.1f}")
+        say(line)
     failed = result["probes"].get(features, {}).get("failed")
     if failed:
         from ..exceptions import DataError
@@ -116,18 +125,16 @@ def shift(
         raise DataError(f"no probe on {features} features: {failed}")
     metric = ("misclassification rate" if result["task"] == "classification"
               else "MSE of the standardised target")
-    typer.echo(f"test error ({metric}), probes on {features} features:")
+    say(f"test error ({metric}), probes on {features} features:")
     names = result["groups"]
-    typer.echo(f"{'probe':<10} {'average':>9} {'worst':>9}  " + "  ".join(
+    say(f"{'probe':<10} {'average':>9} {'worst':>9}  " + "  ".join(
         f"{n[:12]:>12}" for n in names))
     payload = json_payload(result, features)
     for name, r in payload["probes"].items():
-        typer.echo(f"{name:<10} {r['average_error']:>9.4f} {r['worst_group_error']:>9.4f}  "
-                   + "  ".join(f"{r['per_group'][n]:>12.4f}" for n in names))
+        say(f"{name:<10} {r['average_error']:>9.4f} {r['worst_group_error']:>9.4f}  "
+            + "  ".join(f"{r['per_group'][n]:>12.4f}" for n in names))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(payload, indent=2) + "\n")
-        typer.echo(f"wrote {json_path}")
+        write_json(json_path, payload)
 
 
 def _median(values) -> float:
