@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from contextures.contexts import make_context
 from contextures.contexts.operator import ContextOperator
 from contextures.spectral import solve, solve_krylov
-from contextures.spectral.bench import CASES, load_table
+from contextures.experiments.spectral_bench import CASES, load_table
 
 SETTINGS = {
     "M, one-thread products": {"power": 1, "split": False},

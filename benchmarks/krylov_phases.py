@@ -12,7 +12,7 @@ import time
 
 from contextures.contexts import make_context
 from contextures.spectral import iterative
-from contextures.spectral.bench import CASES, load_table
+from contextures.experiments.spectral_bench import CASES, load_table
 
 PHASES = ("GramProducts", "block_krylov_schur", "_refine64", "finish")
 

