@@ -233,6 +233,22 @@ def _pass_seconds(op) -> float:
     return (time.perf_counter() - start) * n / max(1, rows)
 
 
+DENSE_PROBE_SIZE = 400
+
+
+def _dense_unit() -> float:
+    """Seconds of one symmetric eigendecomposition (with vectors) of 400 × 400, timed here."""
+    A = np.random.default_rng(12345).standard_normal((DENSE_PROBE_SIZE, DENSE_PROBE_SIZE))
+    A = A @ A.T
+    return _timed(lambda: np.linalg.eigh(A))
+
+
+def dense_seconds(n: int) -> float:
+    """Estimated seconds of one n × n symmetric eigendecomposition with vectors: the 400 × 400
+    probe scaled by n³."""
+    return _dense_unit() * (max(int(n), 1) / DENSE_PROBE_SIZE) ** 3
+
+
 def estimate_solve(op, name: str, d: int, options: dict) -> Estimate:
     """How long solver ``name`` will take on ``op`` for d components (module docstring)."""
     from .spectral.iterative import krylov_parameters
@@ -263,11 +279,9 @@ def estimate_solve(op, name: str, d: int, options: dict) -> Estimate:
         seconds = blocks * per_block
         return Estimate(seconds, f"{name}: about {products} products of M on n = {n} rows, "
                                  f"{how}")
-    size = 400
-    A = rng.standard_normal((size, size))
-    A = A @ A.T
+    size = DENSE_PROBE_SIZE
     if name == "dense":
-        unit = _timed(lambda: np.linalg.eigh(A))
+        unit = _dense_unit()
         seconds = unit * (n / size) ** 3
         return Estimate(seconds, f"dense: an eigendecomposition of {n} × {n}, timed at {size} × "
                                  f"{size} ({unit * 1e3:.0f} ms) and scaled by n³")
