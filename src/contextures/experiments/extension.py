@@ -16,28 +16,34 @@ The grid (per dataset; γ_med = 1 / median squared distance of the pretrain rows
 ``knn(k=30)``, ``knn(k=100)``, ``rbf(gamma=γ_med)``, ``rbf(gamma=γ_med/10)``,
 ``knn_mask(k=30,p=0.2,masks=20)`` and ``rbf_mask(gamma=γ_med,p=0.2,masks=20)``.
 
-Cells are appended to ``cells.jsonl`` as they finish (flushed and synced), so an interrupted run
-resumes where it stopped; ``summary.json`` and ``report.md`` are written from all recorded cells.
+The study runs on :func:`~contextures.runner.run_study` (:data:`EXTENSION`): one cell per
+(dataset, context), resumable; ``summary.json``, ``report.md`` (written by
+:func:`contextures.reports.summaries.extension_report`) and ``cells.jsonl`` (one line per cell)
+are written from every recorded cell.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..contexts.distances import median_gamma
-from ..datasets import prepare
 from ..datasets.suites import suite
 from ..evaluation.scoring import score_context
 from ..exceptions import ContexturesError
+from ..reports.files import write_text
+from ..reports.summaries import extension_report
+from ..runner import Cell, Study, run_study
+from .common import SummaryAndRecords, prepared_data
 
+CELL_FN = "contextures.experiments.extension:extension_cell"
 VARIANCE_BOUNDS = (0.25, 4.0)
 MIN_COLUMNS, MIN_ROWS_FOR_COLUMNS = 16, 300
 RATIO_LIMIT, RATIO_SHARE = 1.25, 0.9
@@ -51,18 +57,53 @@ def context_grid(X_pre: np.ndarray) -> list[str]:
             f"rbf_mask(gamma={g:.6g},p=0.2,masks=20)"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExtensionSettings:
     """Datasets (specs), rows per dataset, components and the split seed of the bench."""
 
-    datasets: list[str] = field(default_factory=lambda: [m.spec for m in suite("offline")])
+    datasets: tuple[str, ...] = field(
+        default_factory=lambda: tuple(m.spec for m in suite("offline")))
     max_rows: int = 4000
     d0: int = 128
     split_seed: int = 0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+
     @classmethod
-    def quick(cls) -> ExtensionSettings:
-        return cls(datasets=["abalone", "sklearn:wine"], max_rows=1200, d0=32)
+    def quick(cls, **overrides: Any) -> ExtensionSettings:
+        """CI profile: abalone and wine, 1200 rows, d₀ = 32."""
+        return replace(cls(datasets=("abalone", "sklearn:wine"), max_rows=1200, d0=32),
+                       **overrides)
+
+    def protocol(self) -> dict[str, Any]:
+        """What grid.json records: everything but the datasets (a longer list reuses cells)."""
+        return {"bench": "extension", "max_rows": self.max_rows, "d0": self.d0,
+                "split_seed": self.split_seed}
+
+    def plans(self) -> list[tuple[str, list[str] | None, str | None]]:
+        """Per dataset: (spec, its context grid or None, why it did not load or None)."""
+        return _plans(self)
+
+    def cells(self) -> list[Cell]:
+        """One cell per (dataset, context) of every dataset that loads."""
+        return [Cell(f"{spec}/{context}", CELL_FN,
+                     {"dataset": spec, "context": context, "max_rows": self.max_rows,
+                      "d0": self.d0, "split_seed": self.split_seed})
+                for spec, contexts, _ in self.plans() for context in contexts or ()]
+
+
+@functools.cache
+def _plans(settings: ExtensionSettings) -> list[tuple[str, list[str] | None, str | None]]:
+    plans = []
+    for spec in settings.datasets:
+        try:
+            data = prepared_data(spec, settings.split_seed, settings.max_rows)
+        except ContexturesError as exc:
+            plans.append((spec, None, str(exc)))
+            continue
+        plans.append((spec, context_grid(data.X_pre), None))
+    return plans
 
 
 def run_cell(prepared, spec: str, d0: int) -> dict:
@@ -87,57 +128,58 @@ def run_cell(prepared, spec: str, d0: int) -> dict:
     return record
 
 
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+def extension_cell(*, dataset: str, context: str, max_rows: int, d0: int,
+                   split_seed: int) -> dict:
+    """The grid cell: :func:`run_cell` on the cached prepared dataset; a library error is
+    recorded in the cell (``error_message``) as a result, not as a failure of the run."""
+    try:
+        return run_cell(prepared_data(dataset, split_seed, max_rows), context, d0)
+    except ContexturesError as exc:
+        return {"error_message": str(exc)}
 
 
-def _read(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue    # a line cut by an interruption: that cell runs again
-    return records
+def describe(settings: ExtensionSettings) -> list[str]:
+    return [f"{spec}: not loaded ({error})" for spec, _, error in settings.plans() if error]
+
+
+def flat_records(records: list[dict]) -> list[dict]:
+    """The cell records as ``{"dataset", "context", **result}`` (a failed cell: its message)."""
+    flat = []
+    for rec in records:
+        cfg = rec["config"]
+        result = rec["result"] if rec["status"] == "ok" else {"error_message": rec["error"]}
+        flat.append({"dataset": cfg["dataset"], "context": cfg["context"], **result})
+    return flat
+
+
+def summarize(records: list[dict], settings: ExtensionSettings,
+              run: Any = None) -> SummaryAndRecords:
+    """The three targets over the recorded cells, and the settings."""
+    flat = flat_records(records)
+    summary = summarize_cells(flat)
+    summary["settings"] = {**asdict(settings), "datasets": list(settings.datasets)}
+    return SummaryAndRecords(summary, flat)
+
+
+def write_outputs(summary: SummaryAndRecords, out_dir: str | Path) -> list[Path]:
+    """``summary.json``, ``report.md`` and ``cells.jsonl`` (one line per cell)."""
+    out = Path(out_dir)
+    lines = "".join(json.dumps(r) + "\n" for r in summary.records)
+    return [write_text(out / "summary.json", json.dumps(summary.data, indent=2) + "\n"),
+            write_text(out / "report.md", extension_report(summary.data, summary.records)),
+            write_text(out / "cells.jsonl", lines)]
+
+
+EXTENSION = Study("extension", ExtensionSettings, summarize, write_outputs, describe=describe)
 
 
 def run_extension_bench(out: Path, settings: ExtensionSettings,
-                        echo: Callable[[str], None] = print) -> dict:
-    """Run every missing cell, then write ``summary.json`` and ``report.md`` under ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    cells_path = out / "cells.jsonl"
-    done = {(r["dataset"], r["context"]) for r in _read(cells_path)}
-    for spec in settings.datasets:
-        try:
-            prepared = prepare(spec, split_seed=settings.split_seed, max_rows=settings.max_rows)
-        except ContexturesError as exc:
-            echo(f"{spec}: not loaded ({exc})")
-            continue
-        for context in context_grid(prepared.X_pre):
-            if (spec, context) in done:
-                continue
-            try:
-                record = run_cell(prepared, context, settings.d0)
-            except ContexturesError as exc:
-                record = {"error_message": str(exc)}
-            record = {"dataset": spec, "context": context, **record}
-            _append(cells_path, record)
-            echo(f"{spec} {context}: {record.get('n_resolved')} resolved, test variance "
-                 f"{record.get('var_min')}–{record.get('var_max')}, ratio {record.get('ratio')}")
-    records = _read(cells_path)
-    summary = summarize(records)
-    summary["settings"] = asdict(settings)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(report(summary, records), encoding="utf-8")
-    return summary
+                        echo: Callable[[str], None] = print, **runner: Any) -> dict:
+    """:func:`~contextures.runner.run_study` of :data:`EXTENSION`; returns the summary."""
+    return run_study(EXTENSION, settings, out, echo=echo, **runner).summary.data
 
 
-def summarize(records: list[dict]) -> dict:
+def summarize_cells(records: list[dict]) -> dict:
     """The three targets over the recorded cells."""
     ok = [r for r in records if "error_message" not in r]
     lo, hi = VARIANCE_BOUNDS
@@ -162,37 +204,3 @@ def summarize(records: list[dict]) -> dict:
         "too_few_columns": [f"{r['dataset']} {r['context']} ({r['n_resolved']})" for r in big
                             if r not in enough],
     }
-
-
-def _fmt(x, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
-
-
-def report(summary: dict, records: list[dict]) -> str:
-    """Markdown: the targets, then one row per cell."""
-    lines = [
-        "# The stable extension on held-out rows",
-        "",
-        f"- cells: {summary['cells']} ({summary['failed']} failed)",
-        f"- every returned column's test variance within [1/4, 4]: "
-        f"{summary['variance_within_bounds']} of {summary['cells_with_columns']} cells",
-        f"- at least 16 columns where n ≥ 300: {summary['with_at_least_16_columns']} of "
-        f"{summary['cells_n_at_least_300']} cells",
-        f"- validation-chosen / best test error ≤ 1.25: {summary['ratio_at_most_1.25']} of "
-        f"{summary['cells_with_probe']} cells (median ratio {_fmt(summary['median_ratio'])})",
-        "",
-        "| dataset | context | n | d₀ | resolved | test variance | best error | error at d_val "
-        "| ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in records:
-        if "error_message" in r:
-            lines.append(f"| {r['dataset']} | `{r['context']}` | failed: {r['error_message']} "
-                         "| | | | | | |")
-            continue
-        lines.append(f"| {r['dataset']} | `{r['context']}` | {r['n_pretrain']} | {r['d0']} | "
-                     f"{r['n_resolved']} | {_fmt(r['var_min'])}–{_fmt(r['var_max'])} | "
-                     f"{_fmt(r['error'])} | {_fmt(r['error_at_d_val'])} | {_fmt(r['ratio'])} |")
-    return "\n".join(lines) + "\n"

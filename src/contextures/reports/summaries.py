@@ -269,3 +269,38 @@ def estimation_table(summary: Mapping[str, Any]) -> str:
               + (" ; error bars: sd over seeds." if summary["seeds"] > 1 else ".")]
     return "\n".join(lines) + "\n"
 
+
+
+# --- extension ----------------------------------------------------------------------------------
+def _fmt3(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def extension_report(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    """report.md of the extension study: the targets, then one row per cell."""
+    lines = [
+        "# The stable extension on held-out rows",
+        "",
+        f"- cells: {summary['cells']} ({summary['failed']} failed)",
+        f"- every returned column's test variance within [1/4, 4]: "
+        f"{summary['variance_within_bounds']} of {summary['cells_with_columns']} cells",
+        f"- at least 16 columns where n ≥ 300: {summary['with_at_least_16_columns']} of "
+        f"{summary['cells_n_at_least_300']} cells",
+        f"- validation-chosen / best test error ≤ 1.25: {summary['ratio_at_most_1.25']} of "
+        f"{summary['cells_with_probe']} cells (median ratio {_fmt3(summary['median_ratio'])})",
+        "",
+        "| dataset | context | n | d₀ | resolved | test variance | best error | error at d_val "
+        "| ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if "error_message" in r:
+            lines.append(f"| {r['dataset']} | `{r['context']}` | failed: {r['error_message']} "
+                         "| | | | | | |")
+            continue
+        lines.append(f"| {r['dataset']} | `{r['context']}` | {r['n_pretrain']} | {r['d0']} | "
+                     f"{r['n_resolved']} | {_fmt3(r['var_min'])}–{_fmt3(r['var_max'])} | "
+                     f"{_fmt3(r['error'])} | {_fmt3(r['error_at_d_val'])} | {_fmt3(r['ratio'])} |")
+    return "\n".join(lines) + "\n"
