@@ -66,9 +66,7 @@ def alignment(
 
 def check_inputs(dataset: str, split_seed: int, max_rows: int | None, context: str) -> None:
     """Fail before the grid starts on a dataset that does not load or a context that does not
-    parse (the prepared data stays cached for the cells run in this process)."""
-    from ..contexts.base import make_context
-    from ..experiments.alignment import prepared_data
+    parse (see :func:`contextures.experiments.common.check_dataset_and_context`)."""
+    from ..experiments.common import check_dataset_and_context
 
-    make_context(context)
-    prepared_data(dataset, split_seed, max_rows)
+    check_dataset_and_context(dataset, split_seed, max_rows, context)

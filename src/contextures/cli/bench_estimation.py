@@ -19,7 +19,6 @@ from .bench import (
     runner_options,
     settings_from,
 )
-from .bench_alignment import check_inputs
 
 
 @bench_app.command("estimation")
@@ -53,6 +52,7 @@ def estimation(
     quiet: bool = QUIET,
 ) -> None:
     """Mean |λ̂_i − s_i²| over the top r against the sample size m of the extraction."""
+    from ..experiments.common import check_dataset_and_context
     from ..experiments.estimation import EstimationSettings, run_estimation_bench
     from ..runner.grid import check_backend
 
@@ -61,7 +61,8 @@ def estimation(
                              context=context, width=width, output_dim=output_dim, n_top=top,
                              sample_sizes=sample_sizes, seeds=seeds, epochs=epochs)
     for dataset in settings.datasets:
-        check_inputs(dataset, settings.split_seed, settings.max_rows, settings.context)
+        check_dataset_and_context(dataset, settings.split_seed, settings.max_rows,
+                                  settings.context)
     run_estimation_bench(out, settings, **runner_options(
         workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
         threads=threads, retry_failed=retry_failed))

@@ -62,3 +62,13 @@ class SummaryAndRecords:
 
     data: dict[str, Any]
     records: list[dict[str, Any]]
+
+
+def check_dataset_and_context(dataset: str, split_seed: int, max_rows: int | None,
+                              context: str) -> None:
+    """Fail before a grid starts on a dataset that does not load or a context that does not
+    parse (the prepared data stays cached for the cells run in this process)."""
+    from ..contexts.base import make_context
+
+    make_context(context)
+    prepared_data(dataset, split_seed, max_rows)
