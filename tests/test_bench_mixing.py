@@ -5,9 +5,11 @@ import json
 import pytest
 
 from contextures.cli.app import main
-from contextures.experiments.mixing import MixingSettings, mixing_cell, summarize
+from contextures.experiments.mixing import MIXING, MixingSettings, mixing_cell, summarize
+from contextures.runner.study import run_study
 
 
+@pytest.mark.slow
 def test_quick_mixing_bench_writes_its_summary(tmp_path, capsys):
     out = tmp_path / "mix"
     code = main(["bench", "mixing", "--quick", "--data", "diabetes", "--out", str(out)])
@@ -24,6 +26,24 @@ def test_quick_mixing_bench_writes_its_summary(tmp_path, capsys):
     assert main(["bench", "mixing", "--quick", "--data", "diabetes", "--out", str(out)]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["datasets"] == summary["datasets"]
+
+
+def test_small_mixing_study_writes_its_outputs_and_resumes(tmp_path):
+    """The fast variant of the quick bench: one single context, one mixture and the two
+    baselines on 400 rows of diabetes, through the same study driver."""
+    settings = MixingSettings.quick(datasets=("diabetes",), singles=("knn(k=10)",),
+                                    mixtures=("mix(0.5*knn(k=10),0.5*rbf(gamma=median))",),
+                                    n_fit=150, n_components=8, max_rows=400)
+    out = tmp_path / "mix"
+    run_study(MIXING, settings, out, progress=False)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_datasets"] == 1 and not summary["failed"]
+    row = summary["datasets"][0]
+    assert row["best_single"] == "knn(k=10)" and row["best_mixture"]
+    assert 0 < row["single_error"] < 0.5 and 0 < row["ridge_error"] < 0.5
+    assert (out / "mixing.png").stat().st_size > 1000
+    run_study(MIXING, settings, out, progress=False)
+    assert json.loads((out / "summary.json").read_text())["datasets"] == summary["datasets"]
 
 
 def test_unknown_suite_is_one_clear_line(tmp_path, capsys):
