@@ -86,6 +86,9 @@ def grw(
     group: str | None = typer.Option(None, "--group", "-g", help="Group column (default sex)."),
     widths: str | None = typer.Option(None, "--widths", help="Comma-separated encoder widths "
                                                              "(default 8,32,128,512)."),
+    max_rows: int | None = typer.Option(None, "--max-rows", min=50,
+                                        help="Rows of the dataset (default 1000: 150 "
+                                             "downstream-train rows)."),
     workers: int = WORKERS,
     backend: str = BACKEND,
     scheduler: str = SCHEDULER,
@@ -99,7 +102,7 @@ def grw(
     from ..runner.grid import check_backend
 
     check_backend(backend)
-    given = {"dataset": data, "group": group}
+    given = {"dataset": data, "group": group, "max_rows": max_rows}
     if widths is not None:
         try:
             given["widths"] = tuple(int(w) for w in widths.split(",") if w.strip())

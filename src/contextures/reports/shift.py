@@ -48,7 +48,8 @@ def worst_against_average(rows: Sequence[Mapping[str, Any]], probes: Sequence[st
         ax.set_ylim(0, top)
         ax.set_xlabel("average test error")
         ax.set_ylabel("worst-group test error")
-        ax.set_title(f"pretrained on {pretrain} groups, {features} features", fontsize=9)
+        who = {"all": "all groups", "majority": "the majority group"}.get(pretrain, pretrain)
+        ax.set_title(f"pretrained on {who}, {features} features", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
     return _save(fig, path)
 
