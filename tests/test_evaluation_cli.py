@@ -82,7 +82,7 @@ def test_effective_d0():
 def test_cli_json_and_table(small_csv, tmp_path, capsys):
     out = tmp_path / "res" / "eval.json"
     code = main(["evaluate", "--data", f"csv:{small_csv}:y", "--context", "knn(k=3)",
-                 "--context", "knn(k=30)", "-d", "20", "--split-seed", "2", "--json", str(out)])
+                 "--context", "knn(k=30)", "--d0", "20", "--split-seed", "2", "--json", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     payload = json.loads(out.read_text())
@@ -109,7 +109,7 @@ def test_cli_json_and_table(small_csv, tmp_path, capsys):
 
 def test_cli_caps_d0_with_a_note(small_csv, capsys):
     code = main(["evaluate", "--data", f"csv:{small_csv}:y", "--context", "knn(k=5)",
-                 "-d", "512"])
+                 "--d0", "512"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "d0 = 512 lowered to n − 2" in captured.err
@@ -120,12 +120,12 @@ def test_cli_unlabelled_data(tmp_path, capsys):
     path = tmp_path / "x.csv"
     pd.DataFrame(rng.normal(size=(80, 2)), columns=["a", "b"]).to_csv(path, index=False)
     out = tmp_path / "u.json"
-    assert main(["evaluate", "--data", f"csv:{path}", "-c", "knn(k=5)", "-d", "10",
+    assert main(["evaluate", "--data", f"csv:{path}", "-c", "knn(k=5)", "--d0", "10",
                  "--json", str(out)]) == 0
     record = json.loads(out.read_text())["results"][0]
     assert record["err"] is None and record["d_star"] is None and record["err_at_d_val"] is None
     capsys.readouterr()
-    code = main(["evaluate", "--data", f"csv:{path}", "-c", "knn(k=5)", "-d", "10", "--probe"])
+    code = main(["evaluate", "--data", f"csv:{path}", "-c", "knn(k=5)", "--d0", "10", "--probe"])
     err = capsys.readouterr().err
     assert code == DataError.exit_code
     assert err.count("\n") == 1 and "needs a target" in err and "Traceback" not in err
@@ -136,13 +136,13 @@ def test_cli_unlabelled_data(tmp_path, capsys):
     [
         (["--beta", "0"], "beta must be > 0"),
         (["--beta", "-2"], "beta must be > 0"),
-        (["-d", "1"], "d0 must be"),
+        (["--d0", "1"], "d0 must be"),
         (["--context", "nosuch(k=3)"], "unknown context"),
         (["--context", "knn(k=0)"], "k"),
     ],
 )
 def test_cli_bad_input(small_csv, capsys, args, message):
-    base = ["evaluate", "--data", f"csv:{small_csv}:y", "--context", "knn(k=5)", "-d", "10"]
+    base = ["evaluate", "--data", f"csv:{small_csv}:y", "--context", "knn(k=5)", "--d0", "10"]
     code = main(base + args)
     err = capsys.readouterr().err
     assert code != 0
@@ -152,7 +152,7 @@ def test_cli_bad_input(small_csv, capsys, args, message):
 
 def test_cli_abalone_quick(tmp_path, capsys):
     out = tmp_path / "a.json"
-    code = main(["evaluate", "--data", "abalone", "--context", "knn(k=30)", "-d", "24",
+    code = main(["evaluate", "--data", "abalone", "--context", "knn(k=30)", "--d0", "24",
                  "--json", str(out)])
     assert code == 0, capsys.readouterr().err
     record = json.loads(out.read_text())["results"][0]

@@ -55,7 +55,7 @@ def test_hostile_csv_tables_through_the_cli(capsys, frame, target_pick, use_targ
         if code == 0:
             payload = json.loads((Path(tmp) / "out s.json").read_text())
             assert 0.0 <= payload["singular_values"][0] <= 1.0 + 1e-9
-        run(capsys, ["evaluate", "--data", data, "-c", "rbf(gamma=1)", "-d", "4"])
+        run(capsys, ["evaluate", "--data", data, "-c", "rbf(gamma=1)", "--d0", "4"])
         assert not (Path(tmp) / "pwned").exists() and not Path("pwned").exists()
 
 

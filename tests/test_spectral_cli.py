@@ -52,7 +52,7 @@ def test_label_context_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["-d", "0"], 2, "-d must be a positive integer"),
+    (["-d", "0"], 2, "'-d' / '--components'"),
     (["-d", "3", "--solver", "magic"], 2, "unknown solver"),
     (["-d", "3", "--memory-budget", "lots"], 2, "memory size"),
     (["-d", "5000"], 2, "too few"),

@@ -26,6 +26,22 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"contextures {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", "-V", callback=_show_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Contexture theory of representation learning: exact spectra, tau, encoders, benchmarks."""
+
 # Command modules, imported in this order; each registers its commands on `app`.
 COMMAND_MODULES = [
     "datasets",

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from .app import app
+from .options import GRID_OPTIONS, grid_option, runner_options  # noqa: F401
 
 bench_app = typer.Typer(
     name="bench",
@@ -20,32 +21,10 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 
-# The grid runner's options, shared by the benchmarks that run on it (defaults as in run_grid).
-WORKERS = typer.Option(1, "--workers", min=1, help="Parallel workers.")
-THREADS = typer.Option(None, "--threads", min=1,
-                       help="Torch/BLAS threads per worker (default: cores / workers).")
-BACKEND = typer.Option("joblib", "--backend",
-                       help="joblib (local processes), dask (a cluster) or serial (this process).")
-SCHEDULER = typer.Option(None, "--scheduler",
-                         help="dask scheduler address (default: a local cluster).")
-OVERWRITE = typer.Option(False, "--overwrite", help="Discard earlier results in OUT.")
-RETRY_FAILED = typer.Option(False, "--retry-failed", help="Recompute cells recorded as failed.")
-QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
-
-
-def runner_options(*, workers: int, backend: str, scheduler: str | None, overwrite: bool,
-                   quiet: bool | None = None, threads: int | None = None,
-                   retry_failed: bool | None = None) -> dict[str, Any]:
-    """The grid runner's keyword arguments from the options above (those a command takes)."""
-    options: dict[str, Any] = {"workers": workers, "backend": backend, "scheduler": scheduler,
-                               "resume": "overwrite" if overwrite else "auto"}
-    if quiet is not None:
-        options.update(progress=not quiet, echo=typer.echo)
-    if threads is not None:
-        options["threads_per_worker"] = threads
-    if retry_failed is not None:
-        options["retry_failed"] = retry_failed
-    return options
+# The grid runner's options are declared once, in .options; bench commands add them with
+# @grid_options (these names stay for commands that still list them one by one).
+WORKERS, THREADS, BACKEND, SCHEDULER, OVERWRITE, RETRY_FAILED, QUIET = (
+    grid_option(name) for name in GRID_OPTIONS)
 
 
 def settings_from(settings_class: type, quick: bool, **given: Any) -> Any:

@@ -7,30 +7,20 @@ from pathlib import Path
 
 import typer
 
-from .bench import (
-    BACKEND,
-    OVERWRITE,
-    QUIET,
-    RETRY_FAILED,
-    SCHEDULER,
-    THREADS,
-    WORKERS,
-    bench_app,
-    runner_options,
-    settings_from,
-)
+from . import options
+from .bench import bench_app, settings_from
 
 
 @bench_app.command("estimation")
+@options.grid_options()
 def estimation(
-    data: list[str] = typer.Option(None, "--data",
-                                   help="Dataset spec (repeat for several; default abalone)."),
-    context: str = typer.Option("knn(k=60)", "--context", help="Context spec."),
+    data: list[str] = options.datasets(help="Dataset spec (repeat for several; default abalone)."),
+    context: str = options.context("knn(k=60)"),
     width: int = typer.Option(None, "--width", min=1,
                               help="Hidden width of the 2-layer Tanh net (default 2048; the "
                                    "paper used 20000)."),
-    output_dim: int = typer.Option(None, "-d", "--output-dim", min=1,
-                                   help="Network outputs d (default 512)."),
+    output_dim: int = typer.Option(None, "--output-dim", min=1,
+                                   help="Network outputs d₁ (default 512)."),
     top: int = typer.Option(None, "--top", min=1,
                             help="Eigenvalues compared, r (default 256)."),
     sample_sizes: str = typer.Option(None, "--m",
@@ -43,29 +33,19 @@ def estimation(
                                     "m = 20,200,full (well under a minute)."),
     out: Path = typer.Option(Path("results/bench-estimation"), "--out",
                              help="Output directory."),
-    workers: int = WORKERS,
-    threads: int = THREADS,
-    backend: str = BACKEND,
-    scheduler: str = SCHEDULER,
-    overwrite: bool = OVERWRITE,
-    retry_failed: bool = RETRY_FAILED,
-    quiet: bool = QUIET,
+    *, runner: dict,
 ) -> None:
     """Mean |λ̂_i − s_i²| over the top r against the sample size m of the extraction."""
     from ..experiments.common import check_dataset_and_context
     from ..experiments.estimation import EstimationSettings, run_estimation_bench
-    from ..runner.grid import check_backend
 
-    check_backend(backend)
     settings = settings_from(EstimationSettings, quick, datasets=tuple(data) if data else None,
                              context=context, width=width, output_dim=output_dim, n_top=top,
                              sample_sizes=sample_sizes, seeds=seeds, epochs=epochs)
     for dataset in settings.datasets:
         check_dataset_and_context(dataset, settings.split_seed, settings.max_rows,
                                   settings.context)
-    run_estimation_bench(out, settings, **runner_options(
-        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
-        threads=threads, retry_failed=retry_failed))
+    run_estimation_bench(out, settings, **runner)
     typer.echo((out / "table.md").read_text())
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'cells.csv'}, {out / 'table.md'} and "
                f"{out / 'estimation.png'}")

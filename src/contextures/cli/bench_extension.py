@@ -6,15 +6,16 @@ from pathlib import Path
 
 import typer
 
+from . import options
 from .bench import bench_app
 
 
 @bench_app.command("extension")
 def extension(
     suite_name: str = typer.Option("offline", "--suite", help="Dataset suite (offline, paper28)."),
-    data: list[str] = typer.Option(None, "--data", help="Dataset specs instead of the suite."),
-    max_rows: int = typer.Option(4000, "--max-rows", min=50, help="Rows per dataset (seeded)."),
-    d0: int = typer.Option(128, "--d0", min=2, help="Components fitted (capped at n − 2)."),
+    data: list[str] = options.datasets(),
+    max_rows: int = options.max_rows(4000, low=50, help="Rows per dataset (seeded)."),
+    d0: int = options.d0(128, help="Components fitted (capped at n − 2)."),
     quick: bool = typer.Option(False, "--quick", help="Two small datasets, d₀ = 32."),
     out: Path = typer.Option(Path("results/bench-extension"), "--out", help="Output directory."),
 ) -> None:

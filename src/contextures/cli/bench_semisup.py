@@ -15,16 +15,8 @@ from pathlib import Path
 
 import typer
 
-from .bench import (
-    BACKEND,
-    OVERWRITE,
-    QUIET,
-    RETRY_FAILED,
-    SCHEDULER,
-    WORKERS,
-    bench_app,
-    runner_options,
-)
+from . import options
+from .bench import bench_app
 
 
 def _numbers(text: str | None, kind, what: str):
@@ -42,9 +34,10 @@ def _numbers(text: str | None, kind, what: str):
 
 
 @bench_app.command("semisup")
+@options.grid_options("workers", "backend", "scheduler", "overwrite", "retry_failed", "quiet")
 def semisup(
     suite: str = typer.Option("offline", "--suite", help="Dataset suite (labelled members)."),
-    data: list[str] = typer.Option(None, "--data", help="Datasets instead of a suite (repeat)."),
+    data: list[str] = options.datasets(),
     quick: bool = typer.Option(False, "--quick", help="Three small datasets, 5 %, one seed."),
     out: Path = typer.Option(Path("results/bench-semisup"), "--out", help="Output directory."),
     fractions: str | None = typer.Option(None, "--fractions",
@@ -52,25 +45,18 @@ def semisup(
     seeds: str | None = typer.Option(None, "--seeds", help="Seeds (default 0,1,2)."),
     max_rows: int | None = typer.Option(None, "--max-rows", min=50,
                                         help="Rows per dataset at most (default 4000)."),
-    context: str = typer.Option("knn(k=10)", "--context", "-c", help="STKR's context."),
+    context: str = options.context("knn(k=10)", help="STKR's context."),
     transform: str = typer.Option("inverse_laplacian", "--transform", "-t",
                                   help="STKR's transform (a parameter left out: chosen by CV)."),
-    workers: int = WORKERS,
-    backend: str = BACKEND,
-    scheduler: str = SCHEDULER,
-    overwrite: bool = OVERWRITE,
-    retry_failed: bool = RETRY_FAILED,
-    quiet: bool = QUIET,
+    *, runner: dict,
 ) -> None:
     """Test error of STKR and seven baselines at a few labelled fractions, over a suite."""
     from ..contexts import make_context
     from ..datasets import suite as get_suite
     from ..exceptions import ParameterError
-    from ..runner.grid import check_backend
     from ..experiments.semisup import run_semisup_bench
     from ..semisupervised import parse_transform
 
-    check_backend(backend)
     make_context(context)
     parse_transform(transform)
     fracs = _numbers(fractions, float, "--fractions")
@@ -82,10 +68,7 @@ def semisup(
         get_suite(suite)
     summary = run_semisup_bench(out, datasets=datasets, suite_name=suite, quick=quick,
                                 fractions=fracs, seeds=seed_list, max_rows=max_rows,
-                                context=context, transform=transform,
-                                **runner_options(workers=workers, backend=backend,
-                                                 scheduler=scheduler, overwrite=overwrite,
-                                                 quiet=quiet, retry_failed=retry_failed))
+                                context=context, transform=transform, **runner)
     typer.echo((out / "table.md").read_text())
     n = len({r["dataset"] for r in summary["rows"]})
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'semisup.png'} "

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import typer
 
 from ..datasets import load_dataset, parse_dataset_spec, prepare, suite
 from ..datasets.specs import FORMS_HELP
 from ..exceptions import ContexturesError
+from ._output import echo, json_to_stdout, write_json
 from .app import app
+
+JSON_HELP = "Also write the result as JSON here (- for stdout, the table then on stderr)."
+
+
+def _check_json_path(json_path: Path | None) -> None:
+    from .._io import check_output_path
+
+    if json_path is not None and not json_to_stdout(json_path):
+        check_output_path(json_path)
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 datasets_app = typer.Typer(
     name="datasets",
@@ -42,8 +57,10 @@ def list_datasets(
     suite_name: str = typer.Option("offline", "--suite", "-s",
                                    help="Suite to list: offline (30 sets, no network) or "
                                         "paper28 (OpenML tasks; rows shown once downloaded)."),
+    json_path: Path | None = typer.Option(None, "--json", help=JSON_HELP),
 ) -> None:
     """List the members of a suite with their spec, rows, features and task."""
+    _check_json_path(json_path)
     members = suite(suite_name)
     rows = [("name", "spec", "rows", "features", "task")]
     failures = 0
@@ -56,10 +73,15 @@ def list_datasets(
         rows.append((member.name, member.spec, n_rows, n_features, task))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        typer.echo("  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]),
-                              r[2].rjust(widths[2]), r[3].rjust(widths[3]), r[4]]).rstrip())
-    typer.echo(f"{len(members)} datasets in suite {suite_name.strip().lower()}"
-               + (f", {failures} failed to load" if failures else ""))
+        echo("  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]),
+                        r[2].rjust(widths[2]), r[3].rjust(widths[3]), r[4]]).rstrip(), json_path)
+    name = suite_name.strip().lower()
+    echo(f"{len(members)} datasets in suite {name}"
+         + (f", {failures} failed to load" if failures else ""), json_path)
+    if json_path is not None:
+        write_json(json_path, {"suite": name, "failed": failures, "datasets": [
+            {"name": r[0], "spec": r[1], "rows": _number(r[2]), "features": _number(r[3]),
+             "task": r[4]} for r in rows[1:]]})
     if failures:
         raise typer.Exit(3)
 
@@ -90,8 +112,10 @@ def show_dataset(
                                         help="Cap the number of rows (seeded subsample)."),
     task: str | None = typer.Option(None, "--task",
                                     help="Override the task: regression or classification."),
+    json_path: Path | None = typer.Option(None, "--json", help=JSON_HELP),
 ) -> None:
     """Show a dataset: rows, features (raw and after preprocessing), task, target, source."""
+    _check_json_path(json_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = load_dataset(spec, task=task, max_rows=max_rows)
@@ -122,6 +146,12 @@ def show_dataset(
     ]
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
-        typer.echo(f"{key.ljust(width)}  {value}")
+        echo(f"{key.ljust(width)}  {value}", json_path)
+    if json_path is not None:
+        record = dict(lines)
+        record.update(rows=int(data.n_rows), n_features_raw=int(data.n_features),
+                      n_features=None if pre is None else int(pre["n_features_out"]),
+                      task=data.task, target_summary=meta.get("target_summary"))
+        write_json(json_path, record)
     for w in caught:
         print(f"contextures: warning: {w.message}", file=sys.stderr)

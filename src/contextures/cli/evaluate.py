@@ -28,9 +28,10 @@ import typer
 from tqdm import tqdm
 
 from ..contexts.base import make_context
-from ..validation import check_int, check_positive
 from ..evaluation.contexts import ContextEvaluation, effective_d0, evaluate_context
 from ..exceptions import ContexturesError
+from ..validation import check_int, check_positive
+from . import options
 from .app import app
 
 
@@ -50,7 +51,7 @@ def ranking_table(results: list[ContextEvaluation], task: str | None) -> list[st
     abstained = sorted((r for r in results if r.tau_result.abstain),
                        key=lambda r: r.tau_result.tau)
     metric = "one-hot MSE" if task == "classification" else "MSE, std. target"
-    header = ("rank", "context", "tau", "d_hat", "decay", "n_resolved",
+    header = ("rank", "context", "tau", "d_hat", "decay_rate", "n_resolved",
               f"err_at_d_val ({metric})", "d_val", "err", "d_star", "")
     rows = [header]
     for i, r in enumerate(ranked + abstained, start=1):
@@ -86,13 +87,12 @@ def _write_json(path: Path, payload: dict) -> None:
 
 @app.command("evaluate")
 def evaluate(
-    data: str = typer.Option("abalone", "--data", help="Dataset spec (see `contextures datasets`)."),
-    context: list[str] = typer.Option(..., "--context", "-c",
-                                      help="Context spec, e.g. 'knn(k=30)'; repeat for several."),
-    d0: int = typer.Option(512, "-d", "--d0",
-                           help="Components fitted and τ's cut-off D0 (capped at n_pretrain − 2)."),
+    data: str = options.data(),
+    context: list[str] = options.contexts(...),
+    d0: int = options.d0(512, help="Components fitted and τ's cut-off D₀ (capped at "
+                                   "n_pretrain − 2).", low=None),
     beta: float = typer.Option(1.0, "--beta", help="τ's β (> 0)."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the pretrain/train/test split."),
+    split_seed: int = options.split_seed(),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
     probe: bool | None = typer.Option(None, "--probe/--no-probe",
                                       help="Run the ridge probe (default: when the data has a "

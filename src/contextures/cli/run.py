@@ -6,31 +6,30 @@ from pathlib import Path
 
 import typer
 
+from . import options
 from .app import app
 
 
 @app.command("run")
 def run(
-    data: str = typer.Option("abalone", "--data", help="Dataset spec (default: the bundled "
-                                                       "abalone)."),
-    context: list[str] = typer.Option(None, "--context", "-c",
-                                      help="Candidate context spec (repeat); default: chosen "
+    data: str = options.data(),
+    context: list[str] = options.contexts(help="Candidate context spec (repeat); default: chosen "
                                            "from a τ scan of KNN and RBF strengths (up to 4 per "
                                            "family where τ ranks), one masked KNN and RBF, and "
                                            "SCARF on mostly categorical data."),
     out: Path = typer.Option(Path("results/run"), "--out", help="Output directory."),
-    d0: int = typer.Option(512, "--d0", min=2, help="Components of each exact encoder (τ's d₀)."),
+    d0: int = options.d0(512),
     max_fit: int = typer.Option(1500, "--max-fit", min=8,
                                 help="Fit contexts on at most this many pretrain rows (a seeded "
                                      "subsample beyond, extended to the rest)."),
-    max_rows: int = typer.Option(None, "--max-rows", min=20, help="Cap the dataset's rows."),
+    max_rows: int = options.max_rows(low=20),
     beta: float = typer.Option(1.0, "--beta", help="τ's β."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of the fitting subsample."),
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Parallel workers (each with one BLAS thread when > 1)."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Discard earlier results in OUT instead of resuming."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Rank candidate contexts by τ, validate with the exact encoder's probe, write a report."""
     from ..experiments.main_job import RunSettings, run_main_job

