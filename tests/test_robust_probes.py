@@ -192,3 +192,23 @@ def test_reweight_needs_groups():
     X, y, _ = _data("regression")
     with pytest.raises(ParameterError, match="group"):
         RobustProbe("reweight").fit(X, y)
+
+
+def test_reweighting_meets_erm_once_the_probe_interpolates():
+    """The mechanism of the GRW result in the exact solver: with D ≥ n features of full rank and
+    λ → 0, every weighting fits the training rows exactly and the minimum-norm solution is the
+    same; with D < n the group weights move the fit."""
+    rng = np.random.default_rng(7)
+    n = 40
+    groups = np.where(np.arange(n) < 32, "big", "small")
+    y = rng.normal(size=n) + np.where(groups == "small", 2.0, 0.0)
+
+    def gap(D):
+        X = rng.normal(size=(n, D))
+        X_new = rng.normal(size=(200, D))
+        erm = RobustProbe("erm", l2=1e-10).fit(X, y, groups).predict(X_new)
+        rw = RobustProbe("reweight", l2=1e-10).fit(X, y, groups).predict(X_new)
+        return np.linalg.norm(rw - erm) / np.linalg.norm(erm - erm.mean())
+
+    assert gap(10) > 0.05
+    assert gap(200) < 1e-6
