@@ -163,19 +163,32 @@ def compare_command(
                                                      "(default: the model's)."),
     n_components: int | None = options.components(None, help="D: compare the top-D functions "
                                                              "(default: the model's d)."),
-    model_dir: Path = typer.Option(..., "--model", help="Model directory written by train."),
+    model_dir: Path | None = typer.Option(None, "--model", help="Model directory written by "
+                                                                "train."),
+    features: Path | None = typer.Option(None, "--features",
+                                         help="Your own representation instead of a model: a "
+                                              ".npy, .parquet or .csv file with one row per "
+                                              "dataset row, in the dataset's order."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the result as JSON "
                                                                "(- for stdout)."),
     split_seed: int | None = options.split_seed(None, help="Split seed (default: the model's)."),
     max_rows: int | None = options.max_rows(help="Row cap (default: the model's)."),
 ) -> None:
-    """Compare a trained encoder with the exact contexture on the held-out test rows."""
+    """Compare a trained encoder (--model) with the exact contexture on the held-out test rows,
+    or your own representation (--features) on every row of the dataset."""
     from .._io import check_output_path
     from ..contexts.base import make_context
     from ..encoders import load_encoder
 
+    if (model_dir is None) == (features is None):
+        raise ParameterError("compare takes --model DIR (an encoder written by train) or "
+                             "--features FILE (your own representation), exactly one of them")
     if json_path is not None and not json_to_stdout(json_path):
         check_output_path(json_path)
+    if features is not None:
+        compare_features_command(features, data or DEFAULT_DATASET, context, n_components,
+                                 json_path, split_seed=split_seed, max_rows=max_rows)
+        return
     model = load_encoder(model_dir)
     meta = getattr(model, "metadata_", {}) or {}
     seed = split_seed if split_seed is not None else int(meta.get("split_seed", 0) or 0)
@@ -196,3 +209,38 @@ def compare_command(
          f"eigenvalue_mae = {result['eigenvalue_mae']:.4f}", json_path)
     if json_path is not None:
         write_json(json_path, result)
+
+
+def compare_features_command(path: Path, data: str, context: str | None,
+                             n_components: int | None, json_path: Path | None, *,
+                             split_seed: int | None, max_rows: int | None) -> None:
+    """``compare --features``: :func:`~contextures.evaluation.features.compare_features` on every
+    row of the dataset, in its order (the file must hold one row per dataset row)."""
+    from ..evaluation.features import compare_features, read_features
+    from .spectrum import load_rows
+
+    if context is None:
+        raise ParameterError("compare --features needs --context, the context to compare with")
+    if max_rows is not None or split_seed is not None:
+        raise ParameterError("compare --features uses every row of the dataset, in its order: "
+                             "--max-rows and --split-seed do not apply")
+    from ..contexts.base import make_context
+
+    make_context(context)
+    F = read_features(path)
+    X, y, _ = load_rows(data, all_rows=True, split_seed=0)
+    if F.shape[0] != X.shape[0]:
+        raise ParameterError(f"--features {path} has {F.shape[0]} rows, dataset {data!r} has "
+                             f"{X.shape[0]}: one row per dataset row, in the dataset's order")
+    labels = y if getattr(make_context(context), "needs_labels", False) else None
+    result = compare_features(F, X, context, y=labels, n_components=n_components)
+    record = {"data": data, "features": str(path), **result.record()}
+    echo(f"{path} ({result.n_rows} rows × {result.n_features} features, rank {result.rank}) vs "
+         f"exact {result.context} on {data}, top {result.n_components}:", json_path)
+    for name in ("cca_r2", "mutual_knn", "cka"):
+        echo(f"  {name:<18} {getattr(result, name):.4f}", json_path)
+    echo(f"  {'ratio_trace':<18} {result.ratio_trace:.4f}   (≤ ky_fan_bound = s_1² + … + "
+         f"s_{result.rank}² = {result.ky_fan_bound:.4f}; ratio_trace_share "
+         f"{result.ratio_trace_share:.4f})", json_path)
+    if json_path is not None:
+        write_json(json_path, record)

@@ -11,6 +11,7 @@ from .alignment import (
 )
 from .compatibility import CompatibilityResult, compatibility
 from .diagnostics import decay_rate, kernel_deviation, lipschitz_estimate
+from .features import FeatureComparison, compare_features, read_features
 from .probes import DEFAULT_ALPHAS, KnnProbeResult, ProbeCurve, knn_probe, ridge_probe_curve
 from .tau import ABSTAIN_TOL, TauResult, tau, tau_curve
 
@@ -18,11 +19,13 @@ __all__ = [
     "ABSTAIN_TOL",
     "DEFAULT_ALPHAS",
     "CompatibilityResult",
+    "FeatureComparison",
     "KnnProbeResult",
     "ProbeCurve",
     "TauResult",
     "canonical_correlations",
     "cca_r2",
+    "compare_features",
     "compatibility",
     "decay_rate",
     "kernel_deviation",
@@ -32,6 +35,7 @@ __all__ = [
     "mutual_knn",
     "orthonormal_basis",
     "ratio_trace",
+    "read_features",
     "ridge_probe_curve",
     "tau",
     "tau_curve",
