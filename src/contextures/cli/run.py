@@ -1,4 +1,4 @@
-"""``contextures run``: the main job — which context should I pretrain with on my data, and why?"""
+"""``contextures run``: the context selector — which context should I pretrain with on my data, and why?"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .app import app
 
 
 @app.command("run")
+@options.grid_options("workers", "backend", "scheduler", "overwrite", "quiet")
 def run(
     data: str = options.data(),
     context: list[str] = options.contexts(help="Candidate context spec (repeat); default: chosen "
@@ -24,21 +25,22 @@ def run(
                                      "subsample beyond, extended to the rest)."),
     max_rows: int = options.max_rows(low=20),
     beta: float = typer.Option(1.0, "--beta", help="τ's β."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split and of the fitting subsample."),
-    workers: int = typer.Option(1, "--workers", min=1,
-                                help="Parallel workers (each with one BLAS thread when > 1)."),
-    overwrite: bool = typer.Option(False, "--overwrite",
-                                   help="Discard earlier results in OUT instead of resuming."),
-    quiet: bool = options.QUIET,
+    seed: int = typer.Option(0, "--seed", min=0,
+                             help="Seed of the split and of the fitting subsample."),
+    max_time: str = typer.Option("1h", "--max-time",
+                                 help="Refuse a run estimated to take longer (e.g. 30m, 2h; 0: "
+                                      "no limit). The estimate is printed before any work."),
+    *, runner: dict,
 ) -> None:
     """Rank candidate contexts by τ, validate with the exact encoder's probe, write a report."""
-    from ..experiments.main_job import RunSettings, run_main_job
+    from .._timeguard import parse_duration
+    from ..experiments.selector import SelectorSettings, run_selector
 
-    settings = RunSettings(data=data, d0=d0, beta=beta, split_seed=seed, fit_seed=seed,
-                           max_fit=max_fit, max_rows=max_rows)
-    result = run_main_job(out, settings, context or None, workers=workers,
-                          resume="overwrite" if overwrite else "auto", progress=not quiet,
-                          echo=typer.echo)
+    limit = parse_duration(max_time)
+    settings = SelectorSettings(data=data, d0=d0, beta=beta, split_seed=seed, fit_seed=seed,
+                                max_fit=max_fit, max_rows=max_rows, contexts=tuple(context or ()))
+    runner.setdefault("echo", typer.echo)
+    result = run_selector(out, settings, max_time=limit or None, **runner)
     typer.echo("")
     for line in result.table:
         typer.echo(line)
