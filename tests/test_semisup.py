@@ -11,6 +11,7 @@ from contextures.contexts import make_context
 from contextures.exceptions import MemoryBudgetError, ParameterError, SpecError
 from contextures.semisupervised import STKR, parse_transform
 from contextures.semisupervised._krylov import block_cg, block_minres
+from contextures.semisupervised.ambient import WEIGHT_GRID
 from contextures.semisupervised.stkr import DEFAULT_CHOICE, RIDGE_GRID
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -72,7 +73,7 @@ def _reference(X, y, lab, X_new, s, beta, k=6):
 def test_matches_the_definition(solver, spec, s):
     X, y, y_partial, lab, X_new = _problem()
     model = STKR("knn(k=6)", transformation=spec, alpha=0.05, tol=1e-10,
-                 solver=solver).fit(X, y_partial)
+                 solver=solver, ambient="none").fit(X, y_partial)
     fitted, new = _reference(X, y, lab, X_new, s, 0.05)
     np.testing.assert_allclose(model.transduction_, fitted, atol=1e-7)
     np.testing.assert_allclose(model.predict(X_new), new, atol=1e-7)
@@ -80,6 +81,65 @@ def test_matches_the_definition(solver, spec, s):
     np.testing.assert_allclose(model.predict(X), fitted, atol=1e-7)
     assert model.transformation_ == spec and model.alpha_ == 0.05
     assert model.solver_info_["solver"] == solver
+
+
+@pytest.mark.parametrize("solver", ["propagation", "dense"])
+@pytest.mark.parametrize("ambient", ["linear", "rbf"])
+@pytest.mark.parametrize("spec,s", [
+    ("inverse_laplacian(eta=0.9)", lambda lam: lam / (1 - 0.9 * lam)),
+    ("poly(p=2)", lambda lam: lam ** 2),
+])
+def test_ambient_kernel_is_added_to_the_transformed_kernel(solver, ambient, spec, s):
+    # k_total = k_s + c k_a, c = ρ · mean k(x_j, x_j) / mean k_a(x_j, x_j) on the labelled rows
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    from contextures.contexts.distances import median_gamma
+
+    X, y, y_partial, lab, X_new = _problem()
+    rho, beta = 3.0, 0.05
+    model = STKR("knn(k=6)", transformation=spec, alpha=beta, tol=1e-10, solver=solver,
+                 ambient=ambient, ambient_weight=rho).fit(X, y_partial)
+    assert model.ambient_weight_ == rho
+    ctx = make_context("knn(k=6)").fit(X)
+    op = ctx.operator()
+    N = X.shape[0]
+    lam, U = np.linalg.eigh(op.dense_gram())
+    lam = np.clip(lam, 0, None)
+    Ks = N * (U * s(lam)) @ U.T
+    diag_k = N * np.diag(op.dense_gram())[lab].mean()
+    if ambient == "linear":
+        Z, Zn = X - X.mean(axis=0), X_new - X.mean(axis=0)
+        Ka, Ka_new = Z @ Z[lab].T / 3, Zn @ Z[lab].T / 3
+    else:
+        g = median_gamma(X)
+        Ka, Ka_new = rbf_kernel(X, X[lab], gamma=g), rbf_kernel(X_new, X[lab], gamma=g)
+    c = rho * diag_k / np.diag(Ka[lab]).mean()
+    ybar = y[lab].mean()
+    alpha = np.linalg.solve(Ks[np.ix_(lab, lab)] + c * Ka[lab] + lab.size * beta * np.eye(
+        lab.size), y[lab] - ybar)
+    np.testing.assert_allclose(model.transduction_, (Ks[:, lab] + c * Ka) @ alpha + ybar,
+                               atol=1e-7)
+    # new rows: the context part through the transition rows, the ambient part directly
+    P = sp.csr_matrix(op.P).toarray()
+    cm = P.mean(axis=0)
+    inv_c = np.where(cm > 0, 1 / np.where(cm > 0, cm, 1), 0)
+    k_new = (ctx.transition(X_new).toarray() * inv_c) @ P.T
+    h = np.where(lam > 0, s(lam) / np.where(lam > 0, lam, 1), 0)
+    a = np.zeros(N)
+    a[lab] = alpha
+    np.testing.assert_allclose(model.predict(X_new),
+                               k_new @ ((U * h) @ (U.T @ a)) + c * Ka_new @ alpha + ybar,
+                               atol=1e-7)
+
+
+def test_a_zero_ambient_weight_is_plain_stkr():
+    X, y, y_partial, lab, X_new = _problem()
+    plain = STKR("knn(k=6)", transformation="inverse_laplacian(eta=0.9)", alpha=0.05,
+                 ambient="none").fit(X, y_partial)
+    zero = STKR("knn(k=6)", transformation="inverse_laplacian(eta=0.9)", alpha=0.05,
+                ambient="linear", ambient_weight=0.0).fit(X, y_partial)
+    np.testing.assert_allclose(zero.predict(X_new), plain.predict(X_new))
+    assert plain.ambient_weight_ is None and zero.ambient_weight_ == 0.0
 
 
 def test_topd_is_ridge_on_the_contexture_weighted_by_its_eigenvalues():
@@ -162,16 +222,18 @@ def test_cross_validation_reports_its_grid_and_choice():
     etas = sorted({t for t in res["transform"]})
     assert etas == ["inverse_laplacian(eta=0.9)", "inverse_laplacian(eta=0.99)",
                     "inverse_laplacian(eta=0.999)"]
-    assert len(res["error"]) == 3 * len(RIDGE_GRID)
+    assert len(res["error"]) == 3 * len(WEIGHT_GRID) * len(RIDGE_GRID)
+    assert sorted(set(res["ambient_weight"])) == sorted(WEIGHT_GRID)
     best = int(np.argmin(res["error"]))
     assert model.transformation_ == res["transform"][best]
     assert model.alpha_ == res["alpha"][best] and model.ridge_ratio_ == res["ridge_ratio"][best]
+    assert model.ambient_weight_ == res["ambient_weight"][best]
     assert model.cv_folds_ == 3 and "3-fold" in model.cv_note_
     # the held-out rows never see their labels: the same choice with their labels removed from
     # everything but the held-out scoring is what cross_validate computes, so refitting with
     # the chosen values gives the same model
-    again = STKR("knn(k=8)", transformation=model.transformation_, alpha=model.alpha_).fit(
-        X, y_partial)
+    again = STKR("knn(k=8)", transformation=model.transformation_, alpha=model.alpha_,
+                 ambient_weight=model.ambient_weight_).fit(X, y_partial)
     np.testing.assert_allclose(again.label_distributions_, model.label_distributions_,
                                atol=1e-6)
 
@@ -213,6 +275,10 @@ def test_bad_input_gets_clear_messages():
         STKR("knn(k=5)").fit(X, None)
     with pytest.raises(ParameterError, match="alpha"):
         STKR("knn(k=5)", alpha=-1.0).fit(X, y_partial)
+    with pytest.raises(ParameterError, match="ambient must be one of none, linear, rbf"):
+        STKR("knn(k=5)", ambient="cubic").fit(X, y_partial)
+    with pytest.raises(ParameterError, match="ambient_weight"):
+        STKR("knn(k=5)", ambient_weight=-1.0).fit(X, y_partial)
 
 
 def test_transform_grammar():

@@ -9,6 +9,7 @@ from contextures.cli.app import main
 from contextures.exceptions import ParameterError
 from contextures.experiments.semisup import (
     BASELINES,
+    SemisupSettings,
     draw_labelled,
     labelled_count,
     parse_amount,
@@ -109,7 +110,8 @@ def test_summary_counts_wins_and_median_ratios():
     recs = [rec("a", {"stkr": 0.1, "linear": 0.2, "label_spreading_knn": 0.3}),
             rec("b", {"stkr": 0.4, "linear": 0.2, "label_spreading_knn": 0.1}),
             rec("c", {}, status="failed")]
-    s = summarize(recs, (0.05,))["per_fraction"]["0.05"]["baselines"]
+    settings = SemisupSettings(datasets=("a", "b", "c"), fractions=(0.05,), seeds=(0,))
+    s = summarize(recs, settings)["per_fraction"]["0.05"]["baselines"]
     assert s["linear"]["stkr_wins"] == 1 and s["linear"]["median_ratio"] == pytest.approx(1.25)
     assert s["best_baseline"]["stkr_wins"] == 1
     assert s["best_baseline"]["median_ratio"] == pytest.approx((0.5 + 4.0) / 2)

@@ -70,3 +70,22 @@ def test_bad_arguments(kwargs):
     args = {"singular_values": [0.9, 0.5, 0.1], "n": 10, "d": 1, "kappa": 2.0, **kwargs}
     with pytest.raises(ParameterError):
         bound_terms(**args)
+
+
+# --- κ as a diagnostic of the one scoring function -----------------------------------------
+def test_score_context_reports_kappa_when_asked(abalone):
+    from contextures.evaluation.scoring import score_context
+
+    X_fit = abalone.X_pre[:300]
+    plain = score_context("knn(k=10)", abalone, d0=8, X_fit=X_fit, probe=False)
+    assert plain.complexity is None and plain.record()["kappa"] is None
+    score = score_context("knn(k=10)", abalone, d0=8, X_fit=X_fit, probe=False, complexity=True)
+    ref = context_complexity(make_context("knn(k=10)").fit(X_fit))
+    rec = score.record()
+    assert rec["kappa"] == pytest.approx(ref.kappa)
+    assert rec["kernel_trace"] == pytest.approx(ref.mean_diagonal)
+    # with the other diagnostics, κ comes by default
+    assert score_context("knn(k=10)", abalone, d0=8, X_fit=X_fit, probe=False,
+                         diagnostics=True, diagnostic_rows=50,
+                         lipschitz_rows=20).record()["kappa"] == pytest.approx(ref.kappa)
+

@@ -169,6 +169,14 @@ class ContextOperator:
     def nnz(self) -> int | None:
         return self._Q.nnz if self.kind == "sparse" else None
 
+    def sparse_factors(self, dtype=np.float64) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
+        """(Q, Qᵀ) as CSR matrices of ``dtype`` (copies unless float64), or None unless sparse."""
+        if self.kind != "sparse":
+            return None
+        if np.dtype(dtype) == self._Q.dtype:
+            return self._Q, self._QT
+        return self._Q.astype(dtype), self._QT.astype(dtype)
+
     def _rmatvec_P(self, u: np.ndarray) -> np.ndarray:
         P = self.P
         if isinstance(P, MatrixFreeTransition):

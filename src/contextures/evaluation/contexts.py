@@ -34,7 +34,7 @@ def effective_d0(d0: int, n_pretrain: int) -> tuple[int, str | None]:
 def evaluate_context(context, prepared, *, d0: int = 512, beta: float = 1.0,
                      probe: bool | None = None, alphas=DEFAULT_ALPHAS, random_state=0,
                      memory_budget=None, solver: str = "auto",
-                     raw_probe: bool = False) -> ContextScore:
+                     raw_probe: bool = False, complexity: bool = True) -> ContextScore:
     """Spectrum, τ, decay rate and (with a target) the ridge probe of one context.
 
     Parameters
@@ -48,9 +48,10 @@ def evaluate_context(context, prepared, *, d0: int = 512, beta: float = 1.0,
         it when the data has a target.
     alphas, random_state : ridge strengths, and the seed of the solver and of the validation split.
     raw_probe : also probe all d₀ raw columns (the paper's err_{d*}).
+    complexity : also compute the context complexity κ (``kappa`` in the record).
     """
     n_pre = prepared.X_pre.shape[0]
     d0 = check_int(d0, "d0", low=2, high=max(2, n_pre - 2))
     return score_context(context, prepared, d0=d0, beta=beta, alphas=alphas, solver=solver,
                          random_state=random_state, probe=probe, raw_probe=raw_probe,
-                         memory_budget=memory_budget)
+                         memory_budget=memory_budget, complexity=complexity)

@@ -20,7 +20,11 @@ score a context with this one function, so they agree on every convention:
 
    d's are reported as component counts (the index of the last component the probe used), so
    they compare with d̂.
-5. **Paper protocol (optional, ``raw_probe=True``).** The probe on all d₀ raw Nyström columns,
+5. **Context complexity (optional, ``complexity=True``; on by default with ``diagnostics``).**
+   κ² = max_j k(x_j, x_j) over the fitting rows and the mean of that diagonal
+   (:func:`~contextures.evaluation.complexity.context_complexity`): ``kappa`` and
+   ``kernel_trace`` in the record. It costs one pass over the rows of P.
+6. **Paper protocol (optional, ``raw_probe=True``).** The probe on all d₀ raw Nyström columns,
    α chosen on one 80/20 split of downstream-train, as the paper computes err_{d*}: ``raw_err``,
    ``raw_d_star``.
 
@@ -70,6 +74,8 @@ class ContextScore:
     raw_probe: ProbeCurve | None = None
     kernel_deviation: float | None = None
     lipschitz: float | None = None
+    complexity: Any = None
+    """The :class:`~contextures.evaluation.complexity.ContextComplexity` (κ), when computed."""
     solver: str = ""
     exact_operator: bool = True
     operator_error: float | None = None
@@ -163,6 +169,9 @@ class ContextScore:
             "raw_err_at_d_val": None if raw is None else num(float(raw.error_at_d_val)),
             "kernel_deviation": num(self.kernel_deviation),
             "lipschitz": num(self.lipschitz),
+            "kappa": None if self.complexity is None else num(float(self.complexity.kappa)),
+            "kernel_trace": None if self.complexity is None else
+            num(float(self.complexity.mean_diagonal)),
             "tau_curve_vs_error_spearman": self.curve_tracking,
             "solver": self.solver,
             "n_fit": self.n_fit,
@@ -172,7 +181,8 @@ class ContextScore:
 def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAULT_ALPHAS,
                   X_fit: np.ndarray | None = None, cache=None, solver: str = "auto",
                   random_state: int = 0, probe: bool | None = None, raw_probe: bool = False,
-                  diagnostics: bool = False, diagnostic_rows: int = 1000,
+                  diagnostics: bool = False, complexity: bool | None = None,
+                  diagnostic_rows: int = 1000,
                   lipschitz_rows: int = 200, memory_budget=None, n_jobs: int | None = None,
                   folds: int = 5, check_rows: int = 4000,
                   cv_folds: int | None = 5) -> ContextScore:
@@ -180,7 +190,8 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
 
     ``X_fit`` are the fitting rows (default: ``prepared.X_pre``; label contexts need the
     pretrain rows and their labels); ``cache`` a ContextCache of them; ``probe`` True requires a
-    target, False skips the probe, None runs it when there is one.
+    target, False skips the probe, None runs it when there is one. ``complexity`` computes κ
+    (None: when ``diagnostics`` is on).
     """
     from ..spectral import Contexture  # the spectral engine imports contexts; keep this lazy
 
@@ -225,6 +236,14 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
                                                    random_state=0))
         seconds["diagnostics"] = time.perf_counter() - t1
     score.exact_operator, score.operator_error = op_exact, op_error
+    if diagnostics if complexity is None else complexity:
+        from .complexity import context_complexity
+
+        t1 = time.perf_counter()
+        op = model.operator_ if model.operator_ is not None else model.context_.operator(
+            memory_budget)
+        score.complexity = context_complexity(op)
+        seconds["complexity"] = time.perf_counter() - t1
     if run_probe:
         t2 = time.perf_counter()
         y_train, y_test, _ = standardised_targets(prepared.y_train, prepared.y_test,

