@@ -22,8 +22,9 @@ import torch
 
 from contextures.datasets import prepare
 from contextures.encoders import ContextureEncoder, load_encoder
-from contextures.runner import Cell, run_grid
+from contextures.exceptions import ParameterError
 from contextures.experiments.correlation import correlation_cell
+from contextures.runner import Cell, run_grid
 from contextures.spectral import Contexture
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -200,3 +201,70 @@ def test_trained_encoders_bit_identical(X, tmp_path):
     # (a trained weight: the input-standardisation buffers come from the data, not the seed)
     name = next(k for k in wa if k.endswith("weight"))
     assert not torch.equal(c.encoder_.state_dict()[name], wa[name])
+
+
+def _cells_without_timing(path) -> list[str]:
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    keep = [i for i, name in enumerate(rows[0]) if "second" not in name and name != "timing"]
+    return [",".join(row[i] for i in keep) for row in rows]
+
+
+def _summary_without_timing(path) -> dict:
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if "second" not in k}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(path.read_text()))
+
+
+def _correlation_study(out, **runner):
+    from contextures.experiments.correlation import CORRELATION, CorrelationSettings
+    from contextures.experiments.correlation_plan import resolve_datasets
+    from contextures.runner import run_study
+
+    settings = CorrelationSettings(strengths=1, d0=64,
+                                   datasets=tuple(resolve_datasets(data=["sklearn:breast_cancer"])))
+    run_study(CORRELATION, settings, out, progress=False, **runner)
+    return _cells_without_timing(out / "cells.csv"), _summary_without_timing(out / "summary.json")
+
+
+def test_correlation_study_identical_with_one_and_two_workers(tmp_path, monkeypatch):
+    """399 fitting rows, d0 = 64: large enough that BLAS with 1 or 2 threads gives other bits
+    (d* of knn(k=1) moved from 64 to 54 when each worker had cores ÷ workers threads). Every cell
+    runs with the same thread count whatever the worker count, so cells.csv and summary.json agree
+    byte for byte (timing columns aside)."""
+    monkeypatch.delenv("CONTEXTURES_SOLVER_THREADS", raising=False)
+    one = _correlation_study(tmp_path / "one", workers=1)
+    two = _correlation_study(tmp_path / "two", workers=2)
+    assert one[0] == two[0]
+    assert one[1] == two[1]
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "two" / "cells").glob("*"))]
+    assert {r["threads"] for r in records} == {1}
+
+
+def solver_thread_cell() -> dict:
+    from contextures.spectral.threads import default_threads
+
+    return {"solver_threads": default_threads()}
+
+
+def test_grid_cells_honour_the_solver_threads_variable(tmp_path, monkeypatch):
+    from contextures.runner.grid import cell_threads
+
+    monkeypatch.setenv("CONTEXTURES_SOLVER_THREADS", "2")
+    assert cell_threads() == 2
+    for workers in (1, 2):
+        records, _ = run_grid([Cell("t", solver_thread_cell, {})], tmp_path / f"env{workers}",
+                              grid_config={"t": 2}, backend="joblib", workers=workers,
+                              progress=False)
+        assert records[0]["threads"] == 2
+        assert records[0]["result"] == {"solver_threads": 2}
+    monkeypatch.setenv("CONTEXTURES_SOLVER_THREADS", "1000000000")
+    with pytest.raises(ParameterError, match="CONTEXTURES_SOLVER_THREADS"):
+        cell_threads()

@@ -217,7 +217,8 @@ class CellTask:
 # --- running one cell ---------------------------------------------------------------------------
 @contextlib.contextmanager
 def capped_threads(threads: int) -> Iterator[None]:
-    """Cap BLAS/OpenMP pools (threadpoolctl) and torch's intra-op pool at ``threads``.
+    """Cap BLAS/OpenMP pools (threadpoolctl) and torch's intra-op pool at ``threads``, and run
+    the spectral solvers with that count (:func:`contextures.spectral.threads.solver_threads`).
 
     The previous settings are restored on exit. Torch is capped when it is already imported; a
     cell that imports torch itself gets the cap from the ``OMP_NUM_THREADS`` the runner sets for
@@ -226,13 +227,15 @@ def capped_threads(threads: int) -> Iterator[None]:
     """
     from threadpoolctl import threadpool_limits
 
+    from ..spectral.threads import solver_threads
+
     torch = sys.modules.get("torch")
     saved_torch = None
     if torch is not None:
         saved_torch = torch.get_num_threads()
         torch.set_num_threads(threads)
     try:
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads), solver_threads(threads):
             yield
     finally:
         if torch is not None and saved_torch is not None:

@@ -27,11 +27,8 @@ otherwise with ``resume``:
 
 Backends (records come back to the calling process, which writes them):
 
-- ``"serial"``: in this process, BLAS/OpenMP capped at ``threads_per_worker`` (default: all cores).
-- ``"joblib"``: ``workers`` loky processes; each worker's BLAS/OpenMP and torch threads are capped
-  so that ``workers × threads_per_worker ≤ cores`` (default ``cores // workers``): either one job
-  uses every core, or several jobs run with fewer threads each, never both. ``workers=1`` runs
-  in this process, as ``"serial"``.
+- ``"serial"``: in this process.
+- ``"joblib"``: ``workers`` loky processes. ``workers=1`` runs in this process, as ``"serial"``.
 - ``"dask"``: the same cells on a ``dask.distributed`` cluster, at ``scheduler`` or on a
   ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)`` started and closed
   for the run. An unreachable scheduler raises
@@ -52,10 +49,12 @@ Scripts that use the ``joblib`` or ``dask`` backend must call :func:`run_grid` u
 ``if __name__ == "__main__":`` (worker processes are spawned and import the main module), and
 cell functions must live in an importable module, not in the script itself.
 
-Results do not depend on the backend or the order of cells, provided each cell seeds itself from
-its configuration. Floats survive the JSON round trip bit for bit (shortest round-trip repr).
-BLAS libraries can round differently with different thread counts for large products; pass the
-same ``threads_per_worker`` to every backend when bit-identity across backends matters.
+Every cell runs with the same thread count on every backend and for any number of workers
+(:func:`cell_threads`: ``threads_per_worker``, else ``$CONTEXTURES_SOLVER_THREADS``, else 1): its
+BLAS/OpenMP pools and torch's are capped at it, and the spectral solvers use it. Results
+therefore do not depend on the backend, the number of workers or the order of cells, provided
+each cell seeds itself from its configuration. Floats survive the JSON round trip bit for bit
+(shortest round-trip repr).
 """
 
 from __future__ import annotations
@@ -71,8 +70,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..exceptions import GridBackendError, ModelFileError, ParameterError, ResultsConflictError
 from .._io import atomic_write_text, directory_lock, remove_temp_files
+from ..exceptions import GridBackendError, ModelFileError, ParameterError, ResultsConflictError
 from .backends import available_cores, run_dask, run_joblib, run_serial
 from .cells import (
     RECORD_FORMAT,
@@ -304,29 +303,40 @@ def _check_cells(cells: Iterable[Cell]) -> list[Cell]:
     return cells
 
 
+MAX_CELL_THREADS = 256
+
+
+def cell_threads(threads_per_worker: int | None = None) -> int:
+    """The BLAS/OpenMP/torch threads every cell runs with, whatever the number of workers:
+    ``threads_per_worker`` when given, else ``$CONTEXTURES_SOLVER_THREADS``, else 1.
+
+    It never follows the worker count: BLAS and the Krylov solvers round differently with another
+    thread count, so a count of cores ÷ workers made ``workers=1`` and ``workers=2`` disagree.
+    Parallelism comes from the workers.
+    """
+    if threads_per_worker is None:
+        from ..spectral.threads import env_threads
+
+        return env_threads() or 1
+    if (not isinstance(threads_per_worker, int) or isinstance(threads_per_worker, bool)
+            or not 1 <= threads_per_worker <= MAX_CELL_THREADS):
+        raise ParameterError(f"threads_per_worker must be an integer in [1, {MAX_CELL_THREADS}], "
+                             f"got {threads_per_worker!r}")
+    return threads_per_worker
+
+
 def _resolve_threads(backend: str, workers: int, scheduler: str | None,
                      threads_per_worker: int | None) -> tuple[int, int]:
-    """(workers actually used, BLAS threads per worker)."""
+    """(workers actually used, BLAS threads per cell)."""
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"workers must be a positive integer, got {workers!r}")
     used = 1 if backend == "serial" else workers
     local = not (backend == "dask" and scheduler is not None)
     cores = available_cores()
-    if threads_per_worker is None:
-        threads = max(1, cores // used) if local else 1
-    else:
-        if (not isinstance(threads_per_worker, int) or isinstance(threads_per_worker, bool)
-                or threads_per_worker < 1):
-            raise ParameterError(f"threads_per_worker must be a positive integer, "
-                                 f"got {threads_per_worker!r}")
-        threads = threads_per_worker
-        if local and used * threads > cores:
-            raise ParameterError(f"{used} worker(s) × {threads} thread(s) would oversubscribe the "
-                                 f"{cores} core(s) of this machine; lower workers or "
-                                 "threads_per_worker")
-    if local and used > cores:
-        warnings.warn(f"{used} workers on {cores} core(s): cells will compete for cores",
-                      RuntimeWarning, stacklevel=3)
+    threads = cell_threads(threads_per_worker)
+    if local and used * threads > cores:
+        warnings.warn(f"{used} worker(s) × {threads} thread(s) on {cores} core(s): cells will "
+                      "compete for cores", RuntimeWarning, stacklevel=3)
     return used, threads
 
 
@@ -423,8 +433,8 @@ def run_grid(
     workers : parallel workers (processes) for ``"joblib"`` and a local ``"dask"`` cluster.
     backend : ``"serial"``, ``"joblib"`` or ``"dask"``.
     scheduler : dask scheduler address; ``None`` starts a local cluster (dask only).
-    threads_per_worker : BLAS/OpenMP/torch threads per worker; default ``cores // workers``
-        locally, 1 on a remote cluster. ``workers × threads_per_worker`` may not exceed the cores.
+    threads_per_worker : BLAS/OpenMP/torch (and solver) threads of every cell, whatever the
+        number of workers (:func:`cell_threads`): default ``$CONTEXTURES_SOLVER_THREADS``, else 1.
     progress : show a progress bar (tqdm, on stderr) with done/skipped/failed counts.
     resume : ``"auto"``, ``"force"`` or ``"overwrite"`` (see the module docstring).
     retry_failed : recompute cells whose record holds a failure (default: keep them).

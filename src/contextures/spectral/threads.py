@@ -5,6 +5,8 @@ another thread pool of this process) a multi-threaded BLAS call waits for desche
 runs several times slower than a single-threaded one (measured 3× on a loaded 2-core machine, and
 10× when numpy's and scipy's OpenBLAS pools alternate). So the solvers pick their thread count:
 
+- inside a :func:`solver_threads` block, its count (every grid cell runs in one, with the
+  cell's fixed thread count: see :mod:`contextures.runner.grid`);
 - ``$CONTEXTURES_SOLVER_THREADS`` when set;
 - otherwise every core this process may use when the machine is mostly idle (fewer runnable
   tasks of other processes than half those cores), and one thread when it is not. The cores are
@@ -42,21 +44,41 @@ _decided: int | None = None   # the count chosen at this process's first solve
 _current: ContextVar[int | None] = ContextVar("solver_threads", default=None)
 
 
+MAX_ENV_THREADS = 256
+"""Largest ``$CONTEXTURES_SOLVER_THREADS`` accepted: it may exceed this machine's cores (to
+reproduce another machine's bits), but not by a count no machine has."""
+
+
+def env_threads() -> int | None:
+    """``$CONTEXTURES_SOLVER_THREADS`` as an integer in [1, :data:`MAX_ENV_THREADS`], or None
+    when it is unset or empty; anything else is a :class:`ParameterError`."""
+    env = os.environ.get("CONTEXTURES_SOLVER_THREADS", "").strip()
+    if not env:
+        return None
+    try:
+        value = int(env)
+    except ValueError:
+        raise ParameterError(f"CONTEXTURES_SOLVER_THREADS must be an integer, got {env!r}") from None
+    if not 1 <= value <= MAX_ENV_THREADS:
+        raise ParameterError(f"CONTEXTURES_SOLVER_THREADS must be an integer in [1, "
+                             f"{MAX_ENV_THREADS}], got {value}")
+    return value
+
+
 def default_threads(refresh: bool = False) -> int:
-    """The solvers' BLAS thread count (see the module docstring); ``refresh`` decides it again."""
+    """The solvers' BLAS thread count (see the module docstring); ``refresh`` decides it again.
+
+    Inside a :func:`solver_threads` block (a grid cell runs in one), the block's count wins.
+    """
     global _decided
-    env = os.environ.get("CONTEXTURES_SOLVER_THREADS")
-    cores = available_cores()
-    if env:
-        try:
-            value = int(env)
-        except ValueError as exc:
-            raise ParameterError(f"CONTEXTURES_SOLVER_THREADS must be an integer, got {env!r}") from exc
-        if value < 1:
-            raise ParameterError(f"CONTEXTURES_SOLVER_THREADS must be ≥ 1, got {value}")
+    inner = _current.get()
+    if inner is not None:
+        return inner
+    value = env_threads()
+    if value is not None:
         return value
     if _decided is None or refresh:
-        _decided = _threads_for_load(cores)
+        _decided = _threads_for_load(available_cores())
     return _decided
 
 
