@@ -18,19 +18,14 @@ from pathlib import Path
 
 import typer
 
-from .bench import (
-    BACKEND,
-    OVERWRITE,
-    QUIET,
-    RETRY_FAILED,
-    SCHEDULER,
-    WORKERS,
-    bench_app,
-    runner_options,
-)
+from . import options
+from .bench import bench_app
+
+GRID = ("workers", "backend", "scheduler", "overwrite", "retry_failed", "quiet")
 
 
 @bench_app.command("shift")
+@options.grid_options(*GRID)
 def shift(
     suite: str = typer.Option("offline", "--suite", help="Dataset suite (offline: the members "
                                                          "with a known group column)."),
@@ -43,20 +38,13 @@ def shift(
                                             help="d₀ (default 64; quick 16)."),
     max_rows: int | None = typer.Option(None, "--max-rows", min=50,
                                         help="Rows per dataset at most (default 4000)."),
-    workers: int = WORKERS,
-    backend: str = BACKEND,
-    scheduler: str = SCHEDULER,
-    overwrite: bool = OVERWRITE,
-    retry_failed: bool = RETRY_FAILED,
-    quiet: bool = QUIET,
+    *, runner: dict,
 ) -> None:
     """Worst-group and average test error of ERM, reweighting, CVaR, χ² and DORO probes."""
     from ..contexts import make_context
     from ..exceptions import ParameterError
     from ..experiments.shift import GROUP_COLUMNS, ShiftSettings, run_shift_bench
-    from ..runner.grid import check_backend
 
-    check_backend(backend)
     if suite != "offline":
         raise ParameterError(f"bench shift knows group columns for the offline suite only, got "
                              f"--suite {suite!r}")
@@ -67,9 +55,7 @@ def shift(
         given["datasets"] = tuple(data)
     values = {k: v for k, v in given.items() if v is not None}
     settings = ShiftSettings.quick(**values) if quick else ShiftSettings(**values)
-    summary = run_shift_bench(out, settings, **runner_options(
-        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
-        retry_failed=retry_failed, threads=1))
+    summary = run_shift_bench(out, settings, **runner, threads_per_worker=1)
     typer.echo((out / "table.md").read_text())
     typer.echo("group columns: " + ", ".join(f"{d} → {GROUP_COLUMNS[d][0]}"
                                               for d in settings.datasets))
@@ -79,6 +65,7 @@ def shift(
 
 
 @bench_app.command("grw")
+@options.grid_options(*GRID)
 def grw(
     quick: bool = typer.Option(False, "--quick", help="Two narrow widths, 10 epochs (CI)."),
     out: Path = typer.Option(Path("results/bench-grw"), "--out", help="Output directory."),
@@ -89,19 +76,12 @@ def grw(
     max_rows: int | None = typer.Option(None, "--max-rows", min=50,
                                         help="Rows of the dataset (default 1000: 150 "
                                              "downstream-train rows)."),
-    workers: int = WORKERS,
-    backend: str = BACKEND,
-    scheduler: str = SCHEDULER,
-    overwrite: bool = OVERWRITE,
-    retry_failed: bool = RETRY_FAILED,
-    quiet: bool = QUIET,
+    *, runner: dict,
 ) -> None:
     """Reweighting and DRO probes against ERM on encoders of growing width."""
     from ..exceptions import ParameterError
     from ..experiments.grw import GrwSettings, run_grw_bench
-    from ..runner.grid import check_backend
 
-    check_backend(backend)
     given = {"dataset": data, "group": group, "max_rows": max_rows}
     if widths is not None:
         try:
@@ -111,8 +91,6 @@ def grw(
                                  f"{widths!r}") from None
     values = {k: v for k, v in given.items() if v is not None}
     settings = GrwSettings.quick(**values) if quick else GrwSettings(**values)
-    run_grw_bench(out, settings, **runner_options(
-        workers=workers, backend=backend, scheduler=scheduler, overwrite=overwrite, quiet=quiet,
-        retry_failed=retry_failed, threads=1))
+    run_grw_bench(out, settings, **runner, threads_per_worker=1)
     typer.echo((out / "table.md").read_text())
     typer.echo(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'grw.png'}")
