@@ -8,8 +8,9 @@ extension to the downstream-train and test rows). The table ranks the contexts b
 better); abstentions (τ close to β + 1) are listed last and marked. Its columns are named as the
 JSON record's fields: ``d_hat`` (τ's dimension), ``n_resolved``, ``err_at_d_val`` and ``d_val``
 (the label-honest reading: d chosen by cross-validation on downstream-train rows), ``err`` and ``d_star`` (min over d of
-the test error, the paper's reading). Errors are the MSE of the standardised target (one-hot MSE
-for classification). ``--json PATH`` writes ``{"results": [record, ...], "dataset", "split_seed"}``
+the test error, the paper's reading), ``kappa`` (the context complexity κ = √max_j k(x_j, x_j)
+over the pretrain rows, :mod:`~contextures.evaluation.complexity`). Errors are the MSE of the
+standardised target (one-hot MSE for classification). ``--json PATH`` writes ``{"results": [record, ...], "dataset", "split_seed"}``
 with :meth:`~contextures.evaluation.scoring.ContextScore.record` for each context; a context that
 fails is recorded as ``{"context", "failed": message}`` and the others go on; the command then
 ends with the first failure's message and exit code.
@@ -51,7 +52,7 @@ def ranking_table(results: list[ContextEvaluation], task: str | None) -> list[st
     abstained = sorted((r for r in results if r.tau_result.abstain),
                        key=lambda r: r.tau_result.tau)
     metric = "one-hot MSE" if task == "classification" else "MSE, std. target"
-    header = ("rank", "context", "tau", "d_hat", "decay_rate", "n_resolved",
+    header = ("rank", "context", "tau", "d_hat", "decay_rate", "kappa", "n_resolved",
               f"err_at_d_val ({metric})", "d_val", "err", "d_star", "")
     rows = [header]
     for i, r in enumerate(ranked + abstained, start=1):
@@ -61,7 +62,9 @@ def ranking_table(results: list[ContextEvaluation], task: str | None) -> list[st
             extra = f"acc {r.accuracy_at_d_val:.3f}"
         mark = "abstain" if r.tau_result.abstain else ""
         rows.append((rank, r.context, _fmt(r.tau_result.tau), str(r.tau_result.d),
-                     _fmt(r.decay_rate), str(r.n_resolved), _fmt(r.err_at_d_val),
+                     _fmt(r.decay_rate),
+                     _fmt(None if r.complexity is None else r.complexity.kappa),
+                     str(r.n_resolved), _fmt(r.err_at_d_val),
                      _fmt(r.d_val, "d"), _fmt(r.err), _fmt(r.d_star, "d"),
                      " ".join(x for x in (extra, mark) if x)))
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
