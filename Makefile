@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/contextures: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[data,openml,dask,ann,dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[data,openml,dask,ann,remote,dev]"
 	touch $@
 
 setup: $(BIN)/contextures

