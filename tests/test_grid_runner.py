@@ -307,3 +307,36 @@ def test_a_second_run_into_a_busy_directory_is_refused(tmp_path):
     _, summary = run_grid(grid(2), tmp_path, grid_config=CONFIG, backend="serial",
                           progress=False)
     assert summary.done == 2
+
+
+def _rekeyed(record):
+    """Another cell's key, with a checksum recomputed to match (a careful hand edit)."""
+    from contextures.runner.cells import record_checksum
+
+    record["key"] = "another cell"
+    record["checksum"] = record_checksum(record)
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (_rekeyed, "not of"),
+    (lambda r: r.update(key="another cell"), "checksum"),
+    (lambda r: r["result"].update(value=-5), "checksum"),
+    (lambda r: r.update(config_sha256="0" * 64), "config_sha256"),
+    (lambda r: r.pop("checksum"), "checksum"),
+])
+def test_records_whose_key_hash_or_content_do_not_match_are_recomputed(tmp_path, mutate, reason):
+    """A valid JSON record is reused only when its key, configuration hash and checksum match;
+    otherwise it is moved aside as *.corrupt and the cell computed again."""
+    records, _ = run_grid(grid(2), tmp_path, grid_config=CONFIG, backend="serial",
+                          progress=False)
+    victim = records[0]
+    path = tmp_path / "cells" / f"{victim['cell_id']}.json"
+    record = json.loads(path.read_text())
+    mutate(record)
+    path.write_text(json.dumps(record))
+    with pytest.warns(CorruptCellWarning, match=reason):
+        again, summary = run_grid(grid(2), tmp_path, grid_config=CONFIG, backend="serial",
+                                  progress=False)
+    assert (summary.done, summary.skipped) == (1, 1)
+    assert again[0]["result"] == victim["result"] and again[0]["key"] == victim["key"]
+    assert (tmp_path / "cells" / f"{victim['cell_id']}.json.corrupt").exists()

@@ -43,7 +43,23 @@ import numpy as np
 from ..exceptions import ParameterError
 
 RECORD_FORMAT = "contextures-grid-cell"
-RECORD_FORMAT_VERSION = 1
+RECORD_FORMAT_VERSION = 2
+"""2: records carry ``config_sha256`` and a ``checksum`` of their content, both checked on read
+(records of version 1, without them, are still read when their key and configuration match)."""
+
+
+def config_sha256(config_json: str) -> str:
+    """SHA-256 of a cell's canonical configuration JSON."""
+    return hashlib.sha256(config_json.encode("utf-8")).hexdigest()
+
+
+def record_checksum(record: Mapping[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON (sorted keys), its ``checksum`` field left out: a
+    record edited by hand or damaged on disk no longer matches it."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 ID_LENGTH = 32
 
 

@@ -79,6 +79,8 @@ from .cells import (
     Cell,
     CellTask,
     canonical_json,
+    config_sha256,
+    record_checksum,
     resolve_function,
 )
 
@@ -178,6 +180,15 @@ def validate_record(obj: Any, path: Path) -> dict[str, Any]:
             raise bad("status 'failed' without an error message")
     else:
         raise bad(f"status {status!r}, expected 'ok' or 'failed'")
+    if version >= 2:
+        try:
+            config_hash = config_sha256(canonical_json(obj["config"]))
+        except ParameterError:   # e.g. NaN in a hand-edited config
+            config_hash = None
+        if obj.get("config_sha256") != config_hash:
+            raise bad("config_sha256 does not match its configuration")
+        if obj.get("checksum") != record_checksum(obj):
+            raise bad("checksum does not match its content (edited or damaged)")
     return obj
 
 
@@ -398,10 +409,16 @@ def _existing_record(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
     if record["fn"] != cell.fn_name or not same_config:
         _set_aside(path, f"{path}: record of another computation under this cell's name")
         return None
+    if record["key"] != cell.key:
+        _set_aside(path, f"{path}: record of cell {record['key']!r}, not of {cell.key!r}")
+        return None
     return record
 
 
 def _write_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    record = {k: v for k, v in record.items() if k != "checksum"}
+    record["config_sha256"] = config_sha256(canonical_json(record["config"]))
+    record["checksum"] = record_checksum(record)
     text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     atomic_write_text(_cell_path(out_dir, record["cell_id"]), text)
     return json.loads(text)  # exactly what a later run reads back
