@@ -333,3 +333,31 @@ def test_fuzzed_model_headers_are_refused_with_a_model_or_budget_error(capsys, t
         code, _, err = run(capsys, ["compare", "--data", "sklearn:wine", "--context",
                                     "knn(k=5)", "-d", "2", "--model", str(model)])
         assert code in (5, 6), err
+
+
+def test_a_study_in_which_every_dataset_failed_exits_3(capsys, tmp_path):
+    code, _, err = run(capsys, ["bench", "correlation", "--data", "csv:/nonexistent.csv:y",
+                                "--contexts", "1", "--d0", "8", "--out", str(tmp_path / "o"),
+                                "-q"])
+    assert code == 3
+    assert "no result" in one_line_error(err)
+    assert (tmp_path / "o" / "summary.json").exists()      # the report says which failed, and why
+
+
+@pytest.mark.parametrize("command", [
+    ["spectrum", *WINE, "-c", "knn(k=5)"],
+    ["bench", "correlation", "--data", "sklearn:wine", "--contexts", "1", "--d0", "8", "--out",
+     "OUT"],
+    ["datasets", "show", "sklearn:wine"],
+    ["evaluate", "--data", "sklearn:wine", "-c", "knn(k=5)"],
+])
+@pytest.mark.parametrize("variable, value", [("CONTEXTURES_MEMORY_BUDGET", "lots"),
+                                             ("CONTEXTURES_SOLVER_THREADS", "1000000000")])
+def test_a_malformed_environment_is_refused_up_front(capsys, tmp_path, monkeypatch, command,
+                                                     variable, value):
+    monkeypatch.setenv(variable, value)
+    command = [str(tmp_path / "o") if part == "OUT" else part for part in command]
+    code, _, err = run(capsys, command)
+    assert code == 2
+    assert variable in one_line_error(err)
+    assert not (tmp_path / "o").exists()

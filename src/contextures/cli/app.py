@@ -81,6 +81,22 @@ def _command(args: list[str]) -> str:
     return " ".join(words[:1])
 
 
+def check_environment() -> None:
+    """Refuse a malformed ``CONTEXTURES_MEMORY_BUDGET`` or ``CONTEXTURES_SOLVER_THREADS`` before
+    any command starts (a grid would otherwise record every dataset as failed)."""
+    from .._memory import parse_bytes
+    from ..exceptions import ParameterError
+    from ..spectral.threads import env_threads
+
+    budget = os.environ.get("CONTEXTURES_MEMORY_BUDGET", "")
+    if budget:
+        try:
+            parse_bytes(budget)
+        except ParameterError as exc:
+            raise ParameterError(f"CONTEXTURES_MEMORY_BUDGET: {exc}") from None
+    env_threads()
+
+
 def _interrupted(args: list[str]) -> int:
     message = INTERRUPTED_MESSAGE if _command(args) in RESUMABLE else INTERRUPTED_NOTHING_KEPT
     return _fail(message, EXIT_INTERRUPTED)
@@ -101,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         _load_commands()
+        if args and not {"-h", "--help"} & set(args):
+            check_environment()
         result = app(args=args, prog_name="contextures", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
         if code == EXIT_INTERRUPTED:  # typer's click returns 130 for Ctrl-C when not standalone

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ..exceptions import ParameterError
+from ..exceptions import DataError, ParameterError
 from .cells import Cell
 from .grid import GridSummary, run_grid
 
@@ -126,7 +126,9 @@ def run_study(study: Study, settings: Any, out_dir: str | os.PathLike[str], *,
         another protocol; ``"overwrite"`` starts afresh).
     echo : where to print the study's description and the cell counts (None: silent).
 
-    A run over a directory whose cells are all finished only re-summarises and rewrites.
+    A run over a directory whose cells are all finished only re-summarises and rewrites. A study
+    without a single successful cell (every dataset failed to load, or every cell failed) writes
+    its outputs and then raises :class:`~contextures.exceptions.DataError` (exit code 3).
     """
     if not isinstance(study, Study):
         raise ParameterError(f"run_study takes a Study, got {type(study).__name__}")
@@ -153,4 +155,8 @@ def run_study(study: Study, settings: Any, out_dir: str | os.PathLike[str], *,
     result.summary = study.summarize(records, settings,
                                      run=RunInfo(counts, time.perf_counter() - start))
     result.written = list(study.write_outputs(result.summary, out))
+    if not any(record.get("status") == "ok" for record in records):
+        # the outputs say why (which datasets failed to load, each cell's error); the run failed
+        raise DataError(f"the {study.name} study produced no result: every cell failed or none "
+                        f"could be built (no dataset loaded); see {out}")
     return result
