@@ -413,9 +413,13 @@ def estimate_seconds(plan: SelectionPlan, settings: SelectorSettings, *, n_scan:
     (K − 1)/K of ``check_rows`` rows, and as much again for its probes and diagnostics. The
     cells are shared among the workers.
     """
-    unit = _timeguard.dense_seconds(plan.n_fit)
+    from ..spectral.threads import solver_threads
+
     rows = min(settings.check_rows, plan.n_fit)
-    fold = _timeguard.dense_seconds(int(rows * (settings.check_folds - 1) / settings.check_folds))
+    with solver_threads():   # timed with the thread count a solve in this process would use
+        unit = _timeguard.dense_seconds(plan.n_fit)
+        fold = _timeguard.dense_seconds(int(rows * (settings.check_folds - 1)
+                                            / settings.check_folds))
     per_candidate = 2.0 * (unit + settings.check_folds * fold)
     seconds = (n_scan * 0.5 * unit + n_candidates * per_candidate) / max(1, workers)
     return _timeguard.Estimate(
