@@ -58,6 +58,8 @@ from .mixing import minimax_weights
 from .select import _check_components, parse_solver, solve
 
 EXTENSIONS = ("stable", "raw")
+TRANSFORM_BLOCK_BYTES = 64 * 1024**2
+"""Bytes of transition rows ``transform`` computes at once (it works in row blocks)."""
 
 
 class Contexture(TransformerMixin, BaseEstimator):
@@ -273,14 +275,35 @@ class Contexture(TransformerMixin, BaseEstimator):
         return self
 
     def _apply_extension(self, X: np.ndarray, columns: np.ndarray, *, clip: bool) -> np.ndarray:
-        Z = extend(self.context_, X, self.extension_weights_[:, columns])
+        """p(x) · W[:, columns] for the rows of X, in row blocks whose transition rows take at
+        most ``TRANSFORM_BLOCK_BYTES`` (sized from the first row's: dense rows n_fit × 8 bytes,
+        sparse ones their stored entries × 12), so the working memory beyond the n × d result
+        does not grow with the number of rows."""
+        W = self.extension_weights_[:, columns]
+        n = X.shape[0]
+        if n <= 1:
+            return self._clipped(extend(self.context_, X, W), columns, clip)
+        first = self.context_.transition(X[:1])
+        per_row = (12.0 * first.nnz if hasattr(first, "nnz") else 8.0 * first.shape[1]) + 8.0
+        rows = max(1, int(TRANSFORM_BLOCK_BYTES // per_row))
+        if n <= rows:
+            Z = extend(self.context_, X, W)
+        else:
+            Z = np.empty((n, W.shape[1]), dtype=np.result_type(W.dtype, np.float64))
+            for i0 in range(0, n, rows):
+                i1 = min(n, i0 + rows)
+                Z[i0:i1] = extend(self.context_, X[i0:i1], W)
+        return self._clipped(Z, columns, clip)
+
+    def _clipped(self, Z: np.ndarray, columns: np.ndarray, clip: bool) -> np.ndarray:
         if clip:
             lo, hi = self.extension_range_[:, columns]
             np.clip(Z, lo, hi, out=Z)
         return Z
 
     def transform(self, X):
-        """The resolved μ_i at the rows of X (n_new × n_components_resolved_), by the extension."""
+        """The resolved μ_i at the rows of X (n_new × n_components_resolved_), by the extension,
+        computed in row blocks of bounded memory (``TRANSFORM_BLOCK_BYTES`` of transition rows)."""
         check_is_fitted(self, "eigenfunctions_")
         X = check_array(X, what="Contexture.transform", estimator=self, reset=False)
         if getattr(self, "components_", None) is not None:
