@@ -5,7 +5,8 @@ problem with ten candidate contexts, one cell file each. The process group is ki
 (no cleanup, no ``finally``) as soon as at least one cell file exists; the rerun must resume and
 end with exactly the cells and results of an uninterrupted run: none missing, none duplicated,
 none half-written, no temporary file read back. The bench variant (``bench correlation``) is the
-same test on the correlation study and is marked slow.
+same test on the correlation study. Both run whole commands and are marked slow (``make bench``);
+``tests/test_grid_resume.py`` kills and interrupts a grid in the default suite.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def kill_rerun_compare(tmp_path: Path, args: list[str], table: str) -> None:
     assert table_without_timings(out / table) == table_without_timings(reference / table)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_results(tmp_path):
     kill_rerun_compare(tmp_path, RUN_ARGS, "results.csv")
 

@@ -82,6 +82,7 @@ def test_bad_input_gets_one_line_and_an_exit_code(tmp_path, capsys, args, fragme
     assert "Traceback" not in err and fragment in err
 
 
+@pytest.mark.slow  # a whole `run` in a subprocess; test_grid_resume interrupts a grid fast
 def test_ctrl_c_prints_one_line_keeps_finished_cells_and_the_rerun_completes(tmp_path):
     import os
     import signal
