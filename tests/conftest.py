@@ -1,6 +1,6 @@
 """Fixtures shared by several test modules.
 
-- ``abalone``: the bundled abalone data prepared with ``split_seed=0`` (one per test session);
+- ``abalone``: the bundled abalone data prepared with ``split_seed=0`` (one per test module);
 - ``package_only``: no data directory at all (``CONTEXTURES_DATA`` unset, an empty per-user
   directory) and a working directory outside the repository, so only what the package ships loads;
 - ``shared_data``: the project's shared datasets folder as ``CONTEXTURES_DATA`` (skipped when absent);
@@ -19,7 +19,7 @@ SHARED_DATA = Path(os.environ.get("CONTEXTURES_DATA")
                    or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def abalone():
     from contextures.datasets import prepare
     return prepare("abalone", split_seed=0)
