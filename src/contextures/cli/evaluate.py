@@ -14,6 +14,18 @@ standardised target (one-hot MSE for classification). ``--json PATH`` writes ``{
 with :meth:`~contextures.evaluation.scoring.ContextScore.record` for each context; a context that
 fails is recorded as ``{"context", "failed": message}`` and the others go on; the command then
 ends with the first failure's message and exit code.
+
+Large tables: ``--max-fit N`` fits each context on a seeded subsample of N pretrain rows
+(``--fit-seed``; :func:`~contextures.experiments.encoding.fit_rows`, as the main job does) and
+extends it stably to the downstream rows, which ``Contexture.transform`` computes in row blocks
+of bounded memory. Each context's solve is estimated before it starts and refused above
+``--max-time`` (default 1 h; exit code 11, with the estimate). Progress goes to stderr: contexts done
+of all, with the last one's time and τ (at most one line every 5 s), on large fits (from 20 000
+rows) a line as each context starts, and the long steps' own lines (neighbour search, Krylov
+cycles); none with ``--quiet``; like every progress line, the contexts' own prints nothing during the first
+2 s. Notes go to stderr too: a lowered D₀, the subsample, and the solver notes
+that say the result is not what was asked (:data:`SHOWN_NOTES`: approximate neighbour lists, or
+exact ones because an approximate search was asked on fewer than 5 000 rows).
 """
 
 from __future__ import annotations
@@ -21,12 +33,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
 import typer
-from tqdm import tqdm
 
 from ..contexts.base import make_context
 from ..evaluation.contexts import ContextEvaluation, effective_d0, evaluate_context
@@ -34,6 +46,13 @@ from ..exceptions import ContexturesError
 from ..validation import check_int, check_positive
 from . import options
 from .app import app
+
+LARGE_FIT_ROWS = 20_000
+"""From this many fitting rows each context's start is announced on stderr (smaller ones take
+seconds, and only the contexts' progress line, after 2 s, is printed)."""
+SHOWN_NOTES = ("neighbour", "approximate", "did not reach")
+"""The solver notes printed: those that say the result is not what was asked (approximate or
+exact-instead-of-approximate neighbour lists, an eigensolver short of its tolerance)."""
 
 
 def _fmt(value, spec: str = ".4g") -> str:
@@ -100,35 +119,78 @@ def evaluate(
     probe: bool | None = typer.Option(None, "--probe/--no-probe",
                                       help="Run the ridge probe (default: when the data has a "
                                            "target; --probe without a target is an error)."),
+    max_fit: int | None = typer.Option(None, "--max-fit", min=4,
+                                       help="Fit each context on a seeded subsample of at most "
+                                            "this many pretrain rows and extend it to the rest "
+                                            "(default: all pretrain rows)."),
+    fit_seed: int = typer.Option(0, "--fit-seed", help="Seed of the --max-fit subsample."),
+    max_time: str = typer.Option("1h", "--max-time",
+                                 help="Refuse a context whose solve is estimated to take longer "
+                                      "(e.g. 90s, 30m, 2h; 0 for no limit)."),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Score contexts by τ (spectrum only) and, with a target, by the exact encoder's probe error."""
+    from .. import _progress
+    from .._progress import reporting, say
+    from .._timeguard import format_seconds, parse_duration, time_limit
     from ..datasets import prepare
+    from ..experiments.encoding import fit_rows
 
     beta = check_positive(beta, "beta")
     check_int(d0, "d0", low=2)
+    limit = parse_duration(max_time)
     for spec in context:  # every spec checked before any work
         make_context(spec)
-    prepared = prepare(data, split_seed=split_seed)
+    with reporting(not quiet):
+        prepared = prepare(data, split_seed=split_seed)
     if probe and prepared.y_train is None:
         from ..exceptions import DataError
 
         raise DataError(f"--probe needs a target, and dataset {data!r} has none")
     n_pre = prepared.X_pre.shape[0]
-    d_eff, note = effective_d0(d0, n_pre)
+    X_fit = None
+    if max_fit is not None and max_fit < n_pre:
+        X_fit = np.ascontiguousarray(prepared.X_pre[fit_rows(n_pre, max_fit, fit_seed)])
+        typer.echo(f"note: contexts fitted on a seeded subsample of {max_fit} of the {n_pre} "
+                   f"pretrain rows (--max-fit, fit seed {fit_seed}) and extended to the other "
+                   "rows", err=True)
+    n_fit = n_pre if X_fit is None else X_fit.shape[0]
+    d_eff, note = effective_d0(d0, n_fit)
     if note:
         typer.echo(f"note: {note}", err=True)
     results: list[ContextEvaluation] = []
     failed: list[dict] = []
     first_error: ContexturesError | None = None
-    for ctx in tqdm(context, desc="contexts", unit="context", disable=None, file=sys.stderr):
-        try:
-            results.append(evaluate_context(ctx, prepared, d0=d_eff, beta=beta, probe=probe))
-        except ContexturesError as exc:   # recorded, and the other contexts go on
-            failed.append({"context": ctx, "failed": str(exc)})
-            first_error = first_error or exc
+    total = len(context)
+    with reporting(not quiet):
+        bar = _progress.task("contexts", total, "contexts", delay=_progress.DELAY,
+                             interval=_progress.INTERVAL)
+        for i, ctx in enumerate(context, start=1):
+            if n_fit >= LARGE_FIT_ROWS:
+                say(f"context {i}/{total}: {ctx}: fitting on {n_fit} rows, D0 = {d_eff}")
+            start = time.perf_counter()
+            try:
+                with time_limit(limit, components=d_eff, solver="auto"):
+                    result = evaluate_context(ctx, prepared, d0=d_eff, beta=beta, probe=probe,
+                                              X_fit=X_fit)
+            except ContexturesError as exc:   # recorded, and the other contexts go on
+                failed.append({"context": ctx, "failed": str(exc)})
+                first_error = first_error or exc
+                bar.update(i, detail=f"{ctx} failed")
+                continue
+            results.append(result)
+            for line in result.notes:
+                if any(word in line for word in SHOWN_NOTES):
+                    typer.echo(f"note: {ctx}: {line}", err=True)
+            bar.update(i, detail=f"{ctx} done in {format_seconds(time.perf_counter() - start)}"
+                                 f" (tau {_fmt(result.tau_result.tau)}, {result.n_resolved} "
+                                 "components resolved)")
+        bar.close()
     sizes = f"{n_pre}/{prepared.X_train.shape[0]}/{prepared.X_test.shape[0]}"
-    typer.echo(f"dataset {data} (pretrain/train/test rows {sizes}, task {prepared.task or 'none'}),"
-               f" D0 = {d_eff}, beta = {beta:g}, split seed {split_seed}")
+    fitted = f", fitted on {n_fit}" if n_fit < n_pre else ""
+    typer.echo(f"dataset {data} (pretrain/train/test rows {sizes}{fitted}, task "
+               f"{prepared.task or 'none'}), D0 = {d_eff}, beta = {beta:g}, split seed "
+               f"{split_seed}")
     for line in ranking_table(results, prepared.task):
         typer.echo(line)
     threshold = (1 - results[0].tau_result.tol) * (beta + 1) if results else None
@@ -146,6 +208,8 @@ def evaluate(
     if json_path is not None:
         payload = {"results": [r.record() for r in results] + failed, "dataset": data,
                    "split_seed": int(split_seed)}
+        if max_fit is not None:
+            payload.update(n_fit=int(n_fit), max_fit=int(max_fit), fit_seed=int(fit_seed))
         _write_json(json_path, payload)
         typer.echo(f"wrote {json_path}")
     if first_error is not None:   # the others are reported; the command still fails

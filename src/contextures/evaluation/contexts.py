@@ -34,7 +34,8 @@ def effective_d0(d0: int, n_pretrain: int) -> tuple[int, str | None]:
 def evaluate_context(context, prepared, *, d0: int = 512, beta: float = 1.0,
                      probe: bool | None = None, alphas=DEFAULT_ALPHAS, random_state=0,
                      memory_budget=None, solver: str = "auto",
-                     raw_probe: bool = False, complexity: bool = True) -> ContextScore:
+                     raw_probe: bool = False, complexity: bool = True,
+                     X_fit=None) -> ContextScore:
     """Spectrum, τ, decay rate and (with a target) the ridge probe of one context.
 
     Parameters
@@ -49,9 +50,11 @@ def evaluate_context(context, prepared, *, d0: int = 512, beta: float = 1.0,
     alphas, random_state : ridge strengths, and the seed of the solver and of the validation split.
     raw_probe : also probe all d₀ raw columns (the paper's err_{d*}).
     complexity : also compute the context complexity κ (``kappa`` in the record).
+    X_fit : the rows the context is fitted on (default: all pretrain rows), e.g. a seeded
+        subsample of them; the other rows get the stable extension.
     """
-    n_pre = prepared.X_pre.shape[0]
+    n_pre = prepared.X_pre.shape[0] if X_fit is None else X_fit.shape[0]
     d0 = check_int(d0, "d0", low=2, high=max(2, n_pre - 2))
     return score_context(context, prepared, d0=d0, beta=beta, alphas=alphas, solver=solver,
                          random_state=random_state, probe=probe, raw_probe=raw_probe,
-                         memory_budget=memory_budget, complexity=complexity)
+                         memory_budget=memory_budget, complexity=complexity, X_fit=X_fit)
