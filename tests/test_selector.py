@@ -117,7 +117,7 @@ def test_ctrl_c_prints_one_line_keeps_finished_cells_and_the_rerun_completes(tmp
 def test_default_candidates_come_from_a_tau_scan():
     import numpy as np
 
-    from contextures.experiments.selector import adaptive_candidates
+    from contextures.experiments.selector_scan import adaptive_candidates
 
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(loc=c, size=(100, 3)) for c in (-2.0, 0.0, 2.0)])
