@@ -54,20 +54,18 @@ def test_max_fit_fits_on_a_seeded_subsample_and_extends_to_the_rest(table, tmp_p
 
 
 def test_progress_per_context_on_stderr_and_quiet_with_q(table, capsys, monkeypatch):
-    from contextures import _progress
     from contextures.cli import evaluate
 
-    monkeypatch.setattr(_progress, "DELAY", 0.0)     # print every update at once
-    monkeypatch.setattr(_progress, "INTERVAL", 0.0)
-    monkeypatch.setattr(evaluate, "LARGE_FIT_ROWS", 100)
+    assert main(["evaluate", "--data", table, "-c", "knn(k=10)", "--d0", "20"]) == 0
+    assert "contextures:" not in capsys.readouterr().err    # small and quick: silent
+    monkeypatch.setattr(evaluate, "LARGE_ROWS", 100)       # as on a large table
     assert main(["evaluate", "--data", table, "-c", "knn(k=10)", "-c", "knn(k=20)",
                  "--d0", "20"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert "contextures: context 1/2: knn(k=10): fitting on 560 rows, D0 = 20" in err
-    assert any(line.startswith("contextures: contexts: 1/2 contexts (50%), ")
-               and "; knn(k=10) done in " in line for line in err)
-    assert err[-1].startswith("contextures: contexts: 2/2 contexts (100%)")
-    assert err[-1].endswith(", done")
+    assert err[0] == "contextures: context 1/2: knn(k=10): fitting on 560 rows, D0 = 20"
+    assert err[1].startswith("contextures: context 1/2: knn(k=10): done in ")
+    assert "components resolved)" in err[1]
+    assert err[2].startswith("contextures: context 2/2: knn(k=20): fitting on 560 rows")
     assert main(["evaluate", "--data", table, "-c", "knn(k=10)", "--d0", "20", "-q"]) == 0
     assert "contextures:" not in capsys.readouterr().err
 

@@ -19,11 +19,10 @@ Large tables: ``--max-fit N`` fits each context on a seeded subsample of N pretr
 (``--fit-seed``; :func:`~contextures.experiments.encoding.fit_rows`, as the main job does) and
 extends it stably to the downstream rows, which ``Contexture.transform`` computes in row blocks
 of bounded memory. Each context's solve is estimated before it starts and refused above
-``--max-time`` (default 1 h; exit code 11, with the estimate). Progress goes to stderr: contexts done
-of all, with the last one's time and τ (at most one line every 5 s), on large fits (from 20 000
-rows) a line as each context starts, and the long steps' own lines (neighbour search, Krylov
-cycles); none with ``--quiet``; like every progress line, the contexts' own prints nothing during the first
-2 s. Notes go to stderr too: a lowered D₀, the subsample, and the solver notes
+``--max-time`` (default 1 h; exit code 11, with the estimate). Progress goes to stderr: on large data
+(:data:`LARGE_ROWS`) a line as each context starts and one as it ends (its time and τ), on small
+data the end line of a context that took over 2 s, and the long steps' own lines (neighbour
+search, Krylov cycles, the probe of many downstream rows); none with ``--quiet``. Notes go to stderr too: a lowered D₀, the subsample, and the solver notes
 that say the result is not what was asked (:data:`SHOWN_NOTES`: approximate neighbour lists, or
 exact ones because an approximate search was asked on fewer than 5 000 rows).
 """
@@ -47,9 +46,9 @@ from ..validation import check_int, check_positive
 from . import options
 from .app import app
 
-LARGE_FIT_ROWS = 20_000
-"""From this many fitting rows each context's start is announced on stderr (smaller ones take
-seconds, and only the contexts' progress line, after 2 s, is printed)."""
+LARGE_ROWS = 20_000
+"""From this many rows (fitting plus downstream) each context's start and end are announced on
+stderr; on smaller data only a context that took over 2 s gets its line."""
 SHOWN_NOTES = ("neighbour", "approximate", "did not reach")
 """The solver notes printed: those that say the result is not what was asked (approximate or
 exact-instead-of-approximate neighbour lists, an eigensolver short of its tolerance)."""
@@ -162,11 +161,10 @@ def evaluate(
     failed: list[dict] = []
     first_error: ContexturesError | None = None
     total = len(context)
+    large = n_fit + prepared.X_train.shape[0] + prepared.X_test.shape[0] >= LARGE_ROWS
     with reporting(not quiet):
-        bar = _progress.task("contexts", total, "contexts", delay=_progress.DELAY,
-                             interval=_progress.INTERVAL)
         for i, ctx in enumerate(context, start=1):
-            if n_fit >= LARGE_FIT_ROWS:
+            if large:
                 say(f"context {i}/{total}: {ctx}: fitting on {n_fit} rows, D0 = {d_eff}")
             start = time.perf_counter()
             try:
@@ -176,16 +174,15 @@ def evaluate(
             except ContexturesError as exc:   # recorded, and the other contexts go on
                 failed.append({"context": ctx, "failed": str(exc)})
                 first_error = first_error or exc
-                bar.update(i, detail=f"{ctx} failed")
                 continue
             results.append(result)
             for line in result.notes:
                 if any(word in line for word in SHOWN_NOTES):
                     typer.echo(f"note: {ctx}: {line}", err=True)
-            bar.update(i, detail=f"{ctx} done in {format_seconds(time.perf_counter() - start)}"
-                                 f" (tau {_fmt(result.tau_result.tau)}, {result.n_resolved} "
-                                 "components resolved)")
-        bar.close()
+            took = time.perf_counter() - start
+            if large or took >= _progress.DELAY:
+                say(f"context {i}/{total}: {ctx}: done in {format_seconds(took)} (tau "
+                    f"{_fmt(result.tau_result.tau)}, {result.n_resolved} components resolved)")
     sizes = f"{n_pre}/{prepared.X_train.shape[0]}/{prepared.X_test.shape[0]}"
     fitted = f", fitted on {n_fit}" if n_fit < n_pre else ""
     typer.echo(f"dataset {data} (pretrain/train/test rows {sizes}{fitted}, task "
@@ -206,7 +203,9 @@ def evaluate(
                        else "does not track it")
             typer.echo(f"  {ctx}: {rho:+.3f} ({verdict})")
     if json_path is not None:
-        payload = {"results": [r.record() for r in results] + failed, "dataset": data,
+        payload = {"results": [{**r.record(), "seconds": {k: round(v, 3) for k, v in
+                                                          r.seconds.items()}}
+                               for r in results] + failed, "dataset": data,
                    "split_seed": int(split_seed)}
         if max_fit is not None:
             payload.update(n_fit=int(n_fit), max_fit=int(max_fit), fit_seed=int(fit_seed))

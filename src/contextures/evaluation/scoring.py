@@ -42,12 +42,16 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import say
 from ..contexts.base import make_context
 from ..exceptions import DataError
 from ..validation import check_positive
 from .diagnostics import decay_rate, kernel_deviation, lipschitz_estimate
 from .probes import DEFAULT_ALPHAS, ProbeCurve, ridge_probe_curve
 from .tau import TauResult, tau
+
+PROBE_ANNOUNCE_ROWS = 20_000
+"""From this many downstream rows the probe step says so on stderr (inside a reporting block)."""
 
 
 def standardised_targets(y_train, y_test, task: str | None):
@@ -251,6 +255,10 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
         if score.n_resolved == 0:
             notes.append("no component is resolved on held-out rows, so there is no probe")
         else:
+            n_down = prepared.X_train.shape[0] + prepared.X_test.shape[0]
+            if n_down >= PROBE_ANNOUNCE_ROWS:
+                say(f"{label}: extending {score.n_resolved} components to {n_down} downstream "
+                    "rows and probing them")
             score.probe = ridge_probe_curve(model.transform(prepared.X_train), y_train, None,
                                             None, model.transform(prepared.X_test), y_test,
                                             task=prepared.task, alphas=alphas,
