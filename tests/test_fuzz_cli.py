@@ -361,3 +361,95 @@ def test_a_malformed_environment_is_refused_up_front(capsys, tmp_path, monkeypat
     assert code == 2
     assert variable in one_line_error(err)
     assert not (tmp_path / "o").exists()
+
+
+# --- budgets: every allocation proportional to draws, masks or tensor sizes is checked first -----
+
+def _peak_rss(argv: list[str], env_extra: dict | None = None) -> tuple[int, int, str]:
+    """(exit code, peak RSS in bytes, stderr) of the command line run under /usr/bin/time -v."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("/usr/bin/time") is None:
+        pytest.skip("/usr/bin/time is not installed")
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "contextures", *argv],
+                          capture_output=True, text=True, env=env, timeout=600)
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)[1]) * 1024
+    return proc.returncode, peak, proc.stderr
+
+
+BUDGET = 256 * 1024**2
+BUDGET_CASES = [
+    ("scarf(p=0.3,draws=100000)", 5), ("noise(sigma=0.5,draws=100000)", 5),
+    ("cutmix(p=0.3,draws=100000)", 5), ("knn_mask(k=10,masks=1000000000)", 5),
+    ("scarf(p=0.3,draws=500)", 0), ("noise(sigma=0.5,draws=500)", 0),
+    ("cutmix(p=0.3,draws=500)", 0),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("context, expected", BUDGET_CASES)
+def test_budget_cases_peak_under_four_times_the_budget(context, expected):
+    code, peak, err = _peak_rss(["spectrum", *WINE, "-c", context, "--memory-budget", "256M",
+                                 "-q"])
+    assert code == expected, err
+    assert peak < 4 * BUDGET, f"{context}: peak RSS {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_a_hostile_model_header_peaks_under_four_times_the_budget(tmp_path, tiny_model):
+    model = _copy_model(tiny_model, tmp_path / "m")
+    _hostile_weights(model, 20_000, 16_384)
+    code, peak, err = _peak_rss(["compare", "--data", "sklearn:wine", "--context", "knn(k=5)",
+                                 "-d", "2", "--model", str(model)],
+                                {"CONTEXTURES_MEMORY_BUDGET": "256M"})
+    assert code == 5, err
+    assert peak < 4 * BUDGET
+
+
+def test_knn_mask_with_a_billion_masks_is_refused_at_once(capsys):
+    import time
+
+    start = time.perf_counter()
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", "knn_mask(k=10,masks=1000000000)",
+                                "-q"])
+    assert code == 5
+    assert "masks" in one_line_error(err)
+    assert time.perf_counter() - start < 10
+
+
+def test_knn_mask_cost_is_checked_against_the_time_guard(capsys):
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", "knn_mask(k=10,masks=100000)",
+                                "--max-time", "1s", "-q"])
+    assert code == 11
+    assert "masks" in one_line_error(err)
+
+
+@FUZZ.__class__(FUZZ, max_examples=min(FUZZ.max_examples, 15))
+@given(name=st.sampled_from(["scarf(p=0.3", "noise(sigma=0.5", "cutmix(p=0.3"]),
+       draws=st.one_of(st.integers(2, 300), st.integers(10**5, 10**9)))
+def test_fuzzed_monte_carlo_draws_fit_the_budget_or_are_refused_up_front(name, draws):
+    """Every draw count either fits a 64 MiB budget or is refused with MemoryBudgetError before
+    the draws are made (the refusal comes in well under a second)."""
+    import time
+
+    import numpy as np
+
+    from contextures.exceptions import MemoryBudgetError
+    from contextures.spectral import Contexture
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    start = time.perf_counter()
+    try:
+        model = Contexture(f"{name},draws={draws})", n_components=2, memory_budget="64M",
+                           random_state=0).fit(X)
+    except MemoryBudgetError as exc:
+        assert "budget" in str(exc)
+        if draws > 10**6:
+            assert time.perf_counter() - start < 2
+        return
+    assert np.isfinite(model.singular_values_).all()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from ._resources import cgroup_memory_available
 from .exceptions import MemoryBudgetError, ParameterError
@@ -59,8 +61,30 @@ def available_memory() -> int:
     return host if group is None else min(host, group)
 
 
+_scoped: ContextVar[int | None] = ContextVar("memory_budget", default=None)
+
+
+@contextmanager
+def budget_scope(budget: str | int | float | None):
+    """Inside the block, the default budget is ``budget`` (parsed; None leaves it unchanged).
+
+    Code that allocates without being handed a budget (a context's ``fit``, which draws its
+    Monte-Carlo samples or neighbour lists) checks against it: ``spectrum --memory-budget 256M``
+    and ``Contexture(memory_budget=...)`` cover those allocations too.
+    """
+    token = _scoped.set(None if budget is None else resolve_budget(budget))
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
 def default_budget() -> int:
-    """The memory budget in bytes: ``$CONTEXTURES_MEMORY_BUDGET`` or half the available memory."""
+    """The memory budget in bytes: the innermost :func:`budget_scope`, else
+    ``$CONTEXTURES_MEMORY_BUDGET``, else half the available memory."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     env = os.environ.get("CONTEXTURES_MEMORY_BUDGET")
     if env:
         return parse_bytes(env)

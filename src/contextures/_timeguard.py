@@ -175,6 +175,24 @@ def current() -> TimeGuard | None:
     return guard if guard is not None else _global[0]
 
 
+SECONDS_PER_ENTRY = 5e-9
+"""Rough cost of one elementary step of a context's construction (one neighbour slot filled, one
+(row, draw, feature) term of a Monte-Carlo log-density): a few nanoseconds in numpy on the 2-core
+machine the guard was calibrated on. :func:`check_work` multiplies it by the counted steps."""
+
+
+def check_work(steps: float, what: str, *, overhead: float = 0.0) -> Estimate | None:
+    """Refuse, inside an active limit, work of ``steps`` elementary steps (plus ``overhead``
+    seconds) estimated over it; return the estimate (None outside any guard)."""
+    guard = current()
+    if guard is None:
+        return None
+    estimate = Estimate(steps * SECONDS_PER_ENTRY + overhead,
+                        f"{steps:.3g} elementary steps at ~{SECONDS_PER_ENTRY:g} s each")
+    guard.refuse(estimate, what)
+    return estimate
+
+
 def iterative_products(d: int) -> int:
     """Products with M an iterative solve of d components takes, about (see the module docstring)."""
     return PRODUCTS_PER_COMPONENT * int(d) + PRODUCTS_EXTRA

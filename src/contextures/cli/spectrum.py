@@ -77,7 +77,7 @@ def spectrum(
     quiet: bool = options.QUIET,
 ) -> None:
     """Exact singular values s_1..s_d of a context on a dataset (s_0 = 1 excluded)."""
-    from .._memory import resolve_budget
+    from .._memory import budget_scope, resolve_budget
     from ..exceptions import ParameterError
     from ..spectral import DEFAULT_TOL, Contexture, parse_solver
 
@@ -101,7 +101,7 @@ def spectrum(
                 f"d = {d}")
         model = Contexture(ctx, n_components=d, solver=solver, random_state=seed,
                            memory_budget=budget, tol=DEFAULT_TOL if tol is None else tol)
-        with time_limit(limit, components=d, solver=solver):
+        with time_limit(limit, components=d, solver=solver), budget_scope(budget):
             model.fit(X, y)
     s = model.singular_values_
     result = model.result_   # None for concat(...): one solve per component

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._memory import default_budget
+
 LOW_CARDINALITY = 64
 _DENSE_TABLE_BYTES = 256 * 1024**2
 
@@ -68,9 +70,11 @@ class MatchSum:
         order = np.argsort(values.sizes, kind="stable")
         low: list[int] = []
         rows_low = 0
+        # the dense table takes at most 1/8 of the memory budget (and 256 MiB)
+        table_bytes = min(_DENSE_TABLE_BYTES, default_budget() / 8)
         for f in order:
             size = int(values.sizes[f])
-            if size <= LOW_CARDINALITY and (rows_low + size) * S * 8 <= _DENSE_TABLE_BYTES:
+            if size <= LOW_CARDINALITY and (rows_low + size) * S * 8 <= table_bytes:
                 low.append(int(f))
                 rows_low += size
         self.low = np.array(sorted(low), dtype=np.int64)

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import check_allocation, fits
+from .._timeguard import check_work
 from ..exceptions import ParameterError
 from ..validation import check_array, check_fraction, check_int
 from ._validation import check_fitted, check_indices, check_new_data, half_up, make_rng
@@ -33,6 +34,8 @@ from .knn import k_upper_note, neighbor_transition
 from .neighbors import NeighborLists, kneighbors, new_point_neighbors
 from .operator import ContextOperator
 from .rbf import KernelRows, check_gamma, rbf_rows, sample_from_rows
+
+MASK_OVERHEAD_SECONDS = 2e-5   # drawing one mask and looking up its neighbour lists, in Python
 
 
 def n_hidden(n_features: int, p: float) -> int:
@@ -86,6 +89,17 @@ def _check_masking(ctx: Any, who: str) -> tuple[float, int]:
     return p, masks
 
 
+def _check_masks_cost(who: str, masks: int, n: int, n_features: int, *, per_mask_bytes: float,
+                      per_mask_steps: float) -> None:
+    """Before any mask is drawn: the masks' visible columns and ``per_mask_bytes`` per mask must
+    fit the memory budget, and ``per_mask_steps`` per mask the time guard (when one is active).
+    A mask takes about :data:`MASK_OVERHEAD_SECONDS` of Python work besides its steps."""
+    check_allocation(masks * (8.0 * n_features + per_mask_bytes), None,
+                     f"{who}: {masks} masks of {n} rows")
+    check_work(masks * per_mask_steps, f"{who}: {masks} masks of {n} rows",
+               overhead=masks * MASK_OVERHEAD_SECONDS)
+
+
 @register_context
 class KNNMaskContext(Context):
     """The mean over ``masks`` feature masks of KNN(k) on the visible features.
@@ -116,10 +130,14 @@ class KNNMaskContext(Context):
         n, F = X.shape
         k = check_int(self.k, "k", low=1, high=n - 1, note=k_upper_note(n), who=who)
         p, masks = _check_masking(self, who)
+        dtype = np.int32 if n < 2**31 else np.int64
+        # the neighbour lists (masks × n × k) and their sparse sum (12 bytes per entry)
+        _check_masks_cost(who, masks, n, F, per_mask_bytes=n * k * (np.dtype(dtype).itemsize
+                                                                    + 12.0),
+                          per_mask_steps=2.0 * n * k)
         if cache is not None:
             cache.check_same(X, who)
         visible = feature_masks(F, p, masks, self.random_state)
-        dtype = np.int32 if n < 2**31 else np.int64
         check_allocation(masks * n * k * np.dtype(dtype).itemsize, None, "the masked neighbour lists")
         neighbors = np.empty((masks, n, k), dtype=dtype)
         local: dict[tuple[int, ...], np.ndarray] = {}
@@ -217,6 +235,9 @@ class RBFMaskContext(Context):
         X = check_array(X, what=who, min_samples=2, representable=True)
         n, F = X.shape
         p, masks = _check_masking(self, who)
+        # each mask is a pass over the n² kernel entries on its visible features
+        _check_masks_cost(who, masks, n, F, per_mask_bytes=0.0,
+                          per_mask_steps=float(n) * n * (F + 4))
         if cache is not None:
             cache.check_same(X, who)
         h = n_hidden(F, p)

@@ -14,6 +14,15 @@ Computation: log q in row blocks (two passes: a column log-sum-exp for log P̂_A
 entries below ``threshold`` (1e-12) times their row maximum are dropped (the largest dropped row
 mass is reported in the operator's description). New points get rows by the same formula.
 
+Cost, checked before anything is drawn: the S = r·n draws (values and their codes, 16 bytes per
+feature, and their origins) plus the working set of one block of log-densities and a few vectors
+of length S must fit the memory budget (the one handed to ``operator``, else the default budget,
+which ``Contexture.fit`` and ``spectrum --memory-budget`` set for the whole fit), and about
+2·n·S·F elementary steps the time guard (:func:`contextures._timeguard.check_work`) when a limit
+is active. The draws are made in blocks of at most 2²² entries (the same draws as one call when
+they fit in one block). While W is accumulated, its non-zeros are checked against the budget
+with the copies the operator makes (:data:`SPARSE_COPIES`).
+
 Error: the r copies are split into two halves of ⌊r/2⌋ copies; each half gives an operator
 M₁, M₂ (P̂_A does not depend on the other draws, so W is shared) and
 error = ‖M₁ − M₂‖₂ / 2, estimated by a few subspace iterations (matrix-free). For independent
@@ -31,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import check_allocation
+from .._timeguard import check_work
 from ..exceptions import ParameterError
 from ..validation import check_array, check_int
 from ._validation import check_fitted, check_indices, check_new_data, make_rng
@@ -39,7 +49,12 @@ from .operator import ContextOperator
 
 THRESHOLD = 1e-12
 LOG_ZERO = -1e7  # log of an impossible event (exp gives exactly 0, and no NaN from −inf)
-_BLOCK_ENTRIES = 1 << 22  # rows × draws per dense block (32 MB)
+_BLOCK_ENTRIES = 1 << 22  # rows × draws per dense block (32 MB); draws are made in such blocks
+DRAW_BYTES_PER_FEATURE = 56.0   # per draw and feature: its value, its code, the match table being built
+DRAW_BYTES_PER_ROW = 8.0        # its origin row (int64)
+BLOCK_WORK_COPIES = 4           # a block of log-densities, its exponent, mask and sparse copy
+COLUMN_VECTORS = 4              # log P̂_A, its running peak and sum, one row of a block
+SPARSE_COPIES = 4               # W's parts, W, P and the two halves of the error estimate
 
 
 def safe_log(x: np.ndarray | float) -> np.ndarray:
@@ -75,7 +90,9 @@ def column_logsumexp(log_block: LogBlock, n_rows: int, n_columns: int) -> np.nda
 class SparseRows:
     """Accumulates thresholded rows exp(L − rowmax) into a CSR matrix, memory-checked."""
 
-    def __init__(self, n_columns: int, threshold: float, memory_budget: int | None):
+    def __init__(self, n_columns: int, threshold: float, memory_budget: int | None,
+                 held_bytes: float = 0.0):
+        self.held_bytes = held_bytes
         self.n_columns = n_columns
         self.log_threshold = float(np.log(threshold))
         self.memory_budget = memory_budget
@@ -94,8 +111,9 @@ class SparseRows:
         self.max_dropped = max(self.max_dropped, float(np.max(1.0 - kept / total)))
         block = sp.csr_matrix(E)
         self.nnz += block.nnz
-        check_allocation(12.0 * self.nnz, self.memory_budget,
-                         f"the Monte-Carlo transition matrix ({self.nnz} non-zeros so far)")
+        check_allocation(self.held_bytes + SPARSE_COPIES * 12.0 * self.nnz, self.memory_budget,
+                         f"the Monte-Carlo transition matrix ({self.nnz} non-zeros so far, "
+                         f"{SPARSE_COPIES} copies while the operator is built)")
         self.parts.append(block)
 
     def matrix(self) -> sp.csr_matrix:
@@ -216,13 +234,39 @@ class MonteCarloContext(Context):
         self.n_samples_ = n
         self.n_features_in_ = X.shape[1]
         self.draws_ = draws
+        self._check_cost(n, draws, X.shape[1])
         self.origins_ = np.tile(np.arange(n), draws)
         self._prepare()
-        self.A_ = self._draw(self.origins_, rng)
+        self.A_ = self._draw_blocks(self.origins_, rng)
         self._log_pa = None
         self._W = None
         self._after_draws()
         return self
+
+    def _check_cost(self, n: int, draws: int, n_features: int) -> None:
+        """Refuse, before drawing, draws whose memory or time cannot fit (module docstring)."""
+        S = float(n) * draws
+        held = S * (DRAW_BYTES_PER_FEATURE * n_features + DRAW_BYTES_PER_ROW)
+        block = min(n, block_rows(int(S))) * S
+        working = BLOCK_WORK_COPIES * 8.0 * block + COLUMN_VECTORS * 8.0 * S
+        check_allocation(held + working, None,
+                         f"{self.spec()}: {draws} draws of {n} rows × {n_features} features "
+                         f"({int(S)} draws; the draws, their codes and one block of log-densities)")
+        check_work(2.0 * n * S * n_features, f"{self.spec()}: the Monte-Carlo operator over "
+                                             f"{int(S)} draws")
+        self._held_bytes = held
+
+    def _draw_blocks(self, origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``_draw`` over ``origins`` in blocks of at most ``_BLOCK_ENTRIES`` entries, into one
+        preallocated array (one block, and the same draws as a single call, when it fits)."""
+        F = self.X_.shape[1]
+        step = max(1, _BLOCK_ENTRIES // max(1, F))
+        if origins.size <= step:
+            return self._draw(origins, rng)
+        A = np.empty((origins.size, F))
+        for i0 in range(0, origins.size, step):
+            A[i0:i0 + step] = self._draw(origins[i0:i0 + step], rng)
+        return A
 
     @property
     def n_draws_(self) -> int:
@@ -239,7 +283,8 @@ class MonteCarloContext(Context):
 
     def _weights(self, memory_budget: int | None) -> tuple[sp.csr_matrix, float]:
         log_pa = self.log_marginal()
-        rows = SparseRows(self.n_draws_, THRESHOLD, memory_budget)
+        rows = SparseRows(self.n_draws_, THRESHOLD, memory_budget,
+                          held_bytes=getattr(self, "_held_bytes", 0.0))
         step = block_rows(self.n_draws_)
         for i0 in range(0, self.n_samples_, step):
             i1 = min(self.n_samples_, i0 + step)

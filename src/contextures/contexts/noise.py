@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_positive, check_seed
+from ..validation import check_float, check_seed
 from .base import register_context
-from .montecarlo import MonteCarloContext
+from .montecarlo import LOG_ZERO, MonteCarloContext
+
+SIGMA_RANGE = (1e-8, 1e8)
+"""σ is checked to lie here: on standardised features a smaller σ makes every draw its own
+origin's and a larger one erases the row, and beyond them σ², 1/σ² and the squared distances of
+the draws leave float64's range (σ = 1e308 overflowed)."""
 
 
 @register_context
@@ -21,7 +26,7 @@ class NoiseContext(MonteCarloContext):
 
     Parameters
     ----------
-    sigma : float > 0
+    sigma : float in [1e-8, 1e8] (:data:`SIGMA_RANGE`)
     draws : int ≥ 2, noisy copies per row for the Monte-Carlo operator
     random_state : int or None, seed of the draws
     """
@@ -36,7 +41,8 @@ class NoiseContext(MonteCarloContext):
         self.random_state = random_state
 
     def _check_params(self, who: str) -> None:
-        self.sigma_ = check_positive(self.sigma, "sigma", who=who)
+        self.sigma_ = check_float(self.sigma, "sigma", low=SIGMA_RANGE[0], high=SIGMA_RANGE[1],
+                                  who=who)
         check_seed(self.random_state, who=who)
 
     def _draw(self, origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -52,6 +58,7 @@ class NoiseContext(MonteCarloContext):
         D += self._a_norms[None, :]
         np.maximum(D, 0.0, out=D)
         D *= -0.5 / self.sigma_**2
+        np.maximum(D, LOG_ZERO, out=D)   # an overflow to −inf is an impossible draw, not a NaN
         return D
 
     def _log_q_train(self, i0: int, i1: int) -> np.ndarray:

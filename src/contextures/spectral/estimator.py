@@ -37,10 +37,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from .._memory import check_allocation, resolve_budget
+from .._memory import budget_scope, check_allocation, resolve_budget
 from ..contexts.base import Context, make_context
 from ..contexts.mixtures import ConcatenationContext, MixtureContext
-from ..validation import check_array, check_choice, check_int, check_positive
+from ..validation import check_array, check_choice, check_int, check_positive, check_seed
 from .approximate import solve_subsample
 from .extension import (
     DEFAULT_FOLDS,
@@ -139,6 +139,8 @@ class Contexture(TransformerMixin, BaseEstimator):
         check_int(self.folds, "folds", low=2)
         check_int(self.check_rows, "check_rows", low=8)
         check_int(self.n_jobs, "n_jobs", low=1, high=1024, allow_none=True)
+        if not isinstance(self.random_state, np.random.Generator):
+            check_seed(self.random_state, "random_state")
 
     def fit(self, X, y=None, *, cache=None, keep_operator: bool = False):
         """Build the context on X (and y, for label contexts) and solve for its contexture.
@@ -167,12 +169,14 @@ class Contexture(TransformerMixin, BaseEstimator):
             return self._fit_concat(base, X, y, start)
         rows = None
         if call.name == "subsample":
-            result, context, rows, op = solve_subsample(base, X, y, d, m=call.params.get("m"),
-                                                        random_state=rng, memory_budget=budget,
-                                                        tol=self.tol)
+            with budget_scope(budget):
+                result, context, rows, op = solve_subsample(
+                    base, X, y, d, m=call.params.get("m"), random_state=rng,
+                    memory_budget=budget, tol=self.tol)
         else:
             context = clone(base)
-            context.fit(X, y, cache=cache)
+            with budget_scope(budget):   # what the context allocates in fit (draws, lists)
+                context.fit(X, y, cache=cache)
             if isinstance(context, MixtureContext) and context.weights_ is None:
                 _, history, result = minimax_weights(context, d, solver=call, tol=self.tol,
                                                      random_state=rng, memory_budget=budget)
