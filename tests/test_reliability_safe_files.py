@@ -219,3 +219,68 @@ def test_hostile_paths_are_plain_paths_in_the_cli(tmp_path, monkeypatch, capsys)
     code = main(["datasets", "show", f"csv:{folder}/missing $(id).csv:y"])
     err = capsys.readouterr().err
     assert code == 3 and "missing $(id).csv" in err and "Traceback" not in err
+
+
+# --- one writer: every file the package writes goes through contextures._io ---------------------
+
+WRITE_METHODS = {"write_text", "write_bytes", "savefig", "to_csv", "to_parquet", "save_file",
+                 "dump"}
+# modules allowed to write directly: the writer itself, and the downloader that streams a dataset
+# into a temporary file of the download cache and renames it
+WRITER_ALLOWLIST = {"_io.py", "datasets/_openml_builtin.py"}
+
+
+def direct_writes(source: str) -> list[tuple[int, str]]:
+    """Calls that write a file without the atomic writer: ``x.write_text(…)``, ``fig.savefig``,
+    ``json.dump``, ``open(…, "w")``…"""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in WRITE_METHODS:
+            target = node.args[0] if node.args else None
+            if func.attr == "to_parquet" and isinstance(target, ast.Constant) and target.value is None:
+                continue     # serialising into memory for the atomic writer
+            if func.attr == "savefig" and isinstance(target, ast.Name) and target.id == "buffer":
+                continue     # rendering into memory for the atomic writer
+            found.append((node.lineno, func.attr))
+        elif isinstance(func, ast.Name) and func.id == "open" or (
+                isinstance(func, ast.Attribute) and func.attr in ("open", "fdopen")):
+            modes = [a.value for a in node.args[1:2] if isinstance(a, ast.Constant)]
+            modes += [k.value.value for k in node.keywords
+                      if k.arg == "mode" and isinstance(k.value, ast.Constant)]
+            if any(isinstance(m, str) and set(m) & set("wax+") for m in modes):
+                found.append((node.lineno, "open for writing"))
+    return found
+
+
+def test_every_file_is_written_through_the_atomic_writer():
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        if rel in WRITER_ALLOWLIST:
+            continue
+        offenders += [f"{rel}:{line} {what}" for line, what in direct_writes(path.read_text())]
+    assert not offenders, "write through contextures._io instead:\n" + "\n".join(offenders)
+
+
+def test_the_writer_audit_catches_direct_writes():
+    source = ("from pathlib import Path\nPath('a').write_text('x')\nfig.savefig('f.png')\n"
+              "open('a', 'w')\njson.dump({}, fh)\nfig.savefig(buffer, format='png')\n")
+    assert [what for _, what in direct_writes(source)] == ["write_text", "savefig",
+                                                          "open for writing", "dump"]
+
+
+@pytest.mark.parametrize("command", [
+    ["spectrum", "--data", "sklearn:wine", "-d", "3", "-c", "knn(k=5)", "-q"],
+    ["evaluate", "--data", "sklearn:wine", "-c", "knn(k=5)", "--no-probe"],
+    ["semisup", "--data", "sklearn:wine", "-c", "knn(k=5)", "--labelled", "20%",
+     "--methods", "stkr"],
+])
+def test_json_dash_is_pure_json_on_stdout(capsys, command):
+    capsys.readouterr()
+    assert main([*command, "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    json.loads(out)                 # nothing but the JSON document
+    assert err.strip()              # the human-readable lines went to stderr

@@ -8,7 +8,10 @@ nothing else, to stdout; the human-readable lines then go to stderr, so
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import typer
 from .._io import atomic_write_json, json_text
 
 STDOUT = "-"
+_json_stream: ContextVar[Any] = ContextVar("json_stream", default=None)
 
 
 def json_to_stdout(path: Path | str | None) -> bool:
@@ -29,11 +33,39 @@ def echo(message: str, json_path: Path | str | None = None) -> None:
     typer.echo(message, err=json_to_stdout(json_path))
 
 
+@contextlib.contextmanager
+def human_output(json_path: Path | str | None):
+    """Inside the block, with ``--json -``, everything echoed to stdout goes to stderr; the JSON
+    written by :func:`write_json` still goes to the real stdout."""
+    if not json_to_stdout(json_path):
+        yield
+        return
+    token = _json_stream.set(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stream.reset(token)
+
+
+def json_stdout(command):
+    """Decorator of a command with a ``json_path`` parameter: its human-readable lines go to
+    stderr when ``--json -`` (see :func:`human_output`)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with human_output(kwargs.get("json_path")):
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
 def write_json(path: Path | str, payload: Any) -> None:
     """The ``--json`` result: to stdout for ``-``, else atomically to the file (with a note)."""
     if json_to_stdout(path):
-        sys.stdout.write(json_text(payload))
-        sys.stdout.flush()
+        stream = _json_stream.get() or sys.stdout
+        stream.write(json_text(payload))
+        stream.flush()
         return
     atomic_write_json(path, payload)
     typer.echo(f"wrote {path}")

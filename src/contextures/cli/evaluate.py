@@ -29,10 +29,7 @@ exact ones because an approximate search was asked on fewer than 5 000 rows).
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +41,7 @@ from ..evaluation.contexts import ContextEvaluation, effective_d0, evaluate_cont
 from ..exceptions import ContexturesError
 from ..validation import check_int, check_positive
 from . import options
+from ._output import json_stdout, write_json
 from .app import app
 
 LARGE_ROWS = 20_000
@@ -91,22 +89,8 @@ def ranking_table(results: list[ContextEvaluation], task: str | None) -> list[st
                       for c, cell in enumerate(row)).rstrip() for row in rows]
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @app.command("evaluate")
+@json_stdout
 def evaluate(
     data: str = options.data(),
     context: list[str] = options.contexts(...),
@@ -114,7 +98,7 @@ def evaluate(
                                    "n_pretrain − 2).", low=None),
     beta: float = typer.Option(1.0, "--beta", help="τ's β (> 0)."),
     split_seed: int = options.split_seed(),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here (- for stdout)."),
     probe: bool | None = typer.Option(None, "--probe/--no-probe",
                                       help="Run the ridge probe (default: when the data has a "
                                            "target; --probe without a target is an error)."),
@@ -209,7 +193,6 @@ def evaluate(
                    "split_seed": int(split_seed)}
         if max_fit is not None:
             payload.update(n_fit=int(n_fit), max_fit=int(max_fit), fit_seed=int(fit_seed))
-        _write_json(json_path, payload)
-        typer.echo(f"wrote {json_path}")
+        write_json(json_path, payload)
     if first_error is not None:   # the others are reported; the command still fails
         raise first_error

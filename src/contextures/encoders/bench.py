@@ -44,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from contextures._io import atomic_write_text
 from contextures.contexts import GraphContext, RBFContext
 from contextures.contexts.base import Context
 from contextures.contexts.operator import ContextOperator
@@ -408,9 +409,9 @@ def run(seeds: int = 3, threads: int = 1, out: Path = Path("benchmarks/results/e
     result["seconds"] = time.perf_counter() - start
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "encoders_weights.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(out / "encoders_weights.json", json.dumps(result, indent=2))
     if set("ABCD") <= set(result):
         text = section_markdown(result)
-        (out / "SECTION.md").write_text(text)
+        atomic_write_text(out / "SECTION.md", text)
         echo(text)
     return result

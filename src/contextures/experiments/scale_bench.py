@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_write_bytes, atomic_write_text
 from ..spectral.select import solve
 from .spectral_baselines import AGREEMENT, _sparse_gram, arpack_gram, sklearn_knn_q
 
@@ -57,7 +58,8 @@ def synthetic_parquet(kind: str, rows: int, features: int, folder: Path) -> Path
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         X = synthetic_table(kind, rows, features)
-        pd.DataFrame(X, columns=[f"x{i}" for i in range(features)]).to_parquet(path)
+        atomic_write_bytes(path, pd.DataFrame(X, columns=[f"x{i}" for i in range(features)])
+                           .to_parquet(None))
     return path
 
 
@@ -75,8 +77,8 @@ def run_knn_cli_case(name: str, config: dict, folder: Path, log=print) -> dict:
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
-    (Path(folder) / f"{name}.cli.stdout").write_text(proc.stdout)
-    (Path(folder) / f"{name}.cli.stderr").write_text(proc.stderr)
+    atomic_write_text(Path(folder) / f"{name}.cli.stdout", proc.stdout)
+    atomic_write_text(Path(folder) / f"{name}.cli.stderr", proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"contextures spectrum failed: {proc.stderr.strip()[-2000:]}")
     inner = json.loads(json_out.read_text())

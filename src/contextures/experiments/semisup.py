@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_save_figure
 from ..exceptions import DataError, ParameterError
 from ..runner import Cell, worker_cache
 
@@ -542,7 +543,7 @@ def plot_semisup(summary: dict, path) -> None:
         ax.set_title(f"{100 * f:g} % labelled")
     axes[0][0].set_ylabel("baseline error / STKR error  (> 1: STKR better)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_write_text
 from ..spectral.select import solve
 from .scale_bench import run_ann_case, run_knn_cli_case, synthetic_parquet, synthetic_table
 from .spectral_baselines import (
@@ -250,7 +251,7 @@ def run(*, quick: bool = False, cases: list[str] | None = None,
     report["load_average_end"] = list(os.getloadavg())
     path = Path(json_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     log(f"wrote {path}")
     return report
 

@@ -40,12 +40,9 @@ def _figure(width: float, height: float, ncols: int = 1):
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
+    from .._io import atomic_save_figure
+
+    return atomic_save_figure(fig, path, format="png")
 
 
 _MATH_LABELS = (
