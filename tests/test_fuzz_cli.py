@@ -453,3 +453,49 @@ def test_fuzzed_monte_carlo_draws_fit_the_budget_or_are_refused_up_front(name, d
             assert time.perf_counter() - start < 2
         return
     assert np.isfinite(model.singular_values_).all()
+
+
+# --- smaller items ---------------------------------------------------------------------------
+
+def test_a_duplicated_target_column_is_refused_naming_it(capsys, tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,y,y\n1,2,3\n4,5,6\n7,8,9\n1,3,3\n2,2,2\n")
+    for command in (["datasets", "show", f"csv:{path}:y"],
+                    ["spectrum", "--data", f"csv:{path}:y", "-d", "1", "-c", "knn(k=1)", "-q"]):
+        code, _, err = run(capsys, command)
+        assert code == 3
+        assert "'y' appears 2 times" in one_line_error(err)
+    code, out, _ = run(capsys, ["datasets", "show", f"csv:{path}:a"])   # another target is fine
+    assert code == 0
+
+
+@pytest.mark.parametrize("edges, reason", [("/dev/zero", "not a regular file"),
+                                           ("DIR", "is a directory"),
+                                           ("/nonexistent-edges.csv", "not found")])
+def test_graph_edges_that_are_not_a_file_name_the_real_problem(capsys, tmp_path, edges, reason):
+    edges = str(tmp_path) if edges == "DIR" else edges
+    code, _, err = run(capsys, ["spectrum", *WINE, "-c", f"graph(edges={edges})", "-q"])
+    assert code == 3
+    assert reason in one_line_error(err)
+
+
+@pytest.mark.parametrize("argv, kept", [
+    (["spectrum", *WINE, "-c", "knn(k=5)", "-q"], False),
+    (["train", "--data", "sklearn:wine", "--context", "knn(k=5)", "--objective", "kise",
+      "-d", "2", "--out", "OUT", "-q"], False),
+    (["run", "--data", "sklearn:wine", "--out", "OUT", "-q"], True),
+    (["bench", "correlation", "--data", "sklearn:wine", "--out", "OUT", "-q"], True),
+])
+def test_ctrl_c_claims_kept_work_only_where_it_is_kept(capsys, tmp_path, monkeypatch, argv, kept):
+    import contextures.cli.app as cli_app
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_app, "app", interrupted)
+    argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
+    code, _, err = run(capsys, argv)
+    assert code == 130
+    line = one_line_error(err)
+    assert ("finished work is kept" in line) == kept
+    assert ("nothing was written" in line) == (not kept)

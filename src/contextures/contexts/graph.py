@@ -40,8 +40,11 @@ from .operator import ContextOperator
 
 def read_edge_list(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u, v, w) from an edge-list file (see the module docstring)."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise DataError(f"graph: edge-list file {path!r} not found")
+    if not os.path.isfile(path):   # a device (/dev/zero never ends), a FIFO, a directory
+        kind = "a directory" if os.path.isdir(path) else "not a regular file (a device or FIFO)"
+        raise DataError(f"graph: edge-list path {path!r} is {kind}; give an edge-list file")
     with open(path, encoding="utf-8", errors="replace") as fh:
         first = ""
         for line in fh:

