@@ -163,3 +163,33 @@ def test_cli_lines_and_exit_codes(memory_tables, tmp_path, monkeypatch, capsys):
     assert main(["datasets", "show", "parquet:memory://tables/t.parquet:y"]) == 5
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "over the memory budget" in err[0]
+
+
+@pytest.mark.slow
+def test_dask_workers_read_the_data_by_its_url(http_root, tmp_path):
+    """Two dask worker processes read the table from the URL themselves (the spec is all a cell
+    carries) and give the cells joblib gives, bit for bit."""
+    import json
+
+    pytest.importorskip("distributed")
+    root, base = http_root
+    frame = _frame(400)
+    frame.to_csv(root / "t.csv", index=False)
+    args = ["--data", f"csv:{base}/t.csv:y", "-c", "knn(k=10)", "-c", "rbf(gamma=median)",
+            "--max-fit", "150", "--d0", "20", "-q", "--workers", "2"]
+    assert main(["run", "--out", str(tmp_path / "joblib"), *args]) == 0
+    assert main(["run", "--out", str(tmp_path / "dask"), *args, "--backend", "dask"]) == 0
+
+    def cells(out):
+        found = {}
+        for path in sorted((out / "cells").glob("*.json")):
+            record = json.loads(path.read_text())
+            assert record["status"] == "ok", record.get("error")
+            result = dict(record["result"])
+            result.pop("timing", None)
+            found[record["key"]] = result
+        return found
+
+    joblib_cells = cells(tmp_path / "joblib")
+    assert len(joblib_cells) == 2
+    assert joblib_cells == cells(tmp_path / "dask")
