@@ -344,7 +344,8 @@ def test_truncated_weights(saved, tmp_path):
     dst = _copy(path, tmp_path)
     data = (dst / WEIGHTS_NAME).read_bytes()
     (dst / WEIGHTS_NAME).write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match="does not match the hash"):
+    # the header is checked (and found short of its tensors) before the file is hashed
+    with pytest.raises(ModelFileError, match="does not match the hash|not fully covered"):
         load_encoder(dst)
     (dst / WEIGHTS_NAME).unlink()
     with pytest.raises(ModelFileError, match="missing model.safetensors"):
