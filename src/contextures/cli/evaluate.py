@@ -107,9 +107,7 @@ def evaluate(
                                             "this many pretrain rows and extend it to the rest "
                                             "(default: all pretrain rows)."),
     fit_seed: int = typer.Option(0, "--fit-seed", help="Seed of the --max-fit subsample."),
-    max_time: str = typer.Option("1h", "--max-time",
-                                 help="Refuse a context whose solve is estimated to take longer "
-                                      "(e.g. 90s, 30m, 2h; 0 for no limit)."),
+    max_time: str = options.max_time("a context whose solve is"),
     quiet: bool = options.QUIET,
 ) -> None:
     """Score contexts by τ (spectrum only) and, with a target, by the exact encoder's probe error."""

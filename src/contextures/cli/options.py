@@ -72,6 +72,13 @@ def max_rows(default: int | None = None, low: int = 10,
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines.")
 
+
+def max_time(what: str = "a solve") -> Any:
+    """``--max-time``: refuse ``what`` when it is estimated to take longer (default 1 h)."""
+    return typer.Option("1h", "--max-time",
+                        help=f"Refuse {what} estimated to take longer (e.g. 90s, 30m, 2h; 0 for "
+                             "no limit). The estimate is printed before the work starts.")
+
 # --------------------------------------------------------------------------- the grid runner
 
 _GRID: dict[str, tuple[Any, Any]] = {

@@ -27,9 +27,7 @@ def run(
     beta: float = typer.Option(1.0, "--beta", help="τ's β."),
     seed: int = typer.Option(0, "--seed", min=0,
                              help="Seed of the split and of the fitting subsample."),
-    max_time: str = typer.Option("1h", "--max-time",
-                                 help="Refuse a run estimated to take longer (e.g. 30m, 2h; 0: "
-                                      "no limit). The estimate is printed before any work."),
+    max_time: str = options.max_time("a run"),
     *, runner: dict,
 ) -> None:
     """Rank candidate contexts by τ, validate with the exact encoder's probe, write a report."""

@@ -71,9 +71,7 @@ def spectrum(
     tol: float | None = typer.Option(None, "--tol", help="Residual tolerance of the iterative "
                                                          "solvers (default 1e-5)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the solver's random start."),
-    max_time: str = typer.Option("1h", "--max-time",
-                                 help="Refuse a solve estimated to take longer (e.g. 90s, 30m, "
-                                      "2h; 0 for no limit)."),
+    max_time: str = options.max_time("a solve"),
     quiet: bool = options.QUIET,
 ) -> None:
     """Exact singular values s_1..s_d of a context on a dataset (s_0 = 1 excluded)."""

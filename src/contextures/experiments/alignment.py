@@ -43,7 +43,13 @@ from ..reports.records import records_csv
 from ..reports.summaries import alignment_report
 from ..runner import Cell, Study, run_study, worker_cache
 from ..validation import check_int
-from .common import SummaryAndRecords, current_torch_threads, parse_int_list, prepared_data
+from .common import (
+    SummaryAndRecords,
+    current_torch_threads,
+    group_results,
+    parse_int_list,
+    prepared_data,
+)
 from .statistics import mean_sd
 
 CELL_FN = "contextures.experiments.alignment:alignment_cell"
@@ -181,14 +187,7 @@ METRICS = ("cca_r2", "mutual_knn", "eigenvalue_mae")
 def summarize(records: Sequence[Mapping[str, Any]], settings: AlignmentSettings,
               run: Any = None) -> SummaryAndRecords:
     """Per (width, depth): mean ± sd over seeds of every metric; failures listed."""
-    groups: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
-    failed = []
-    for rec in records:
-        cfg = rec["config"]
-        if rec["status"] != "ok":
-            failed.append({"key": rec["key"], "error": rec.get("error")})
-            continue
-        groups.setdefault((cfg["width"], cfg["depth"]), []).append(rec["result"])
+    groups, failed = group_results(records, lambda cfg: (cfg["width"], cfg["depth"]))
     top = min(32, settings.n_components)
     cells = []
     for depth in settings.depths:

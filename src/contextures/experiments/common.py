@@ -5,7 +5,7 @@ Nothing here knows a particular study; studies import from here, never from each
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,3 +72,17 @@ def check_dataset_and_context(dataset: str, split_seed: int, max_rows: int | Non
 
     make_context(context)
     prepared_data(dataset, split_seed, max_rows)
+
+
+def group_results(records: Sequence[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Any]
+                  ) -> tuple[dict[Any, list[Any]], list[dict[str, Any]]]:
+    """The results of the successful cell records grouped by ``key(config)`` (in record order),
+    and the failed records as {key, error}."""
+    groups: dict[Any, list[Any]] = {}
+    failed = []
+    for rec in records:
+        if rec["status"] != "ok":
+            failed.append({"key": rec["key"], "error": rec.get("error")})
+            continue
+        groups.setdefault(key(rec["config"]), []).append(rec["result"])
+    return groups, failed

@@ -50,7 +50,7 @@ from ..reports.records import records_csv
 from ..reports.summaries import estimation_table
 from ..runner import Cell, Study, run_study, worker_cache
 from ..validation import check_int
-from .common import SummaryAndRecords, current_torch_threads, prepared_data
+from .common import SummaryAndRecords, current_torch_threads, group_results, prepared_data
 from .statistics import mean_sd
 
 CELL_FN = "contextures.experiments.estimation:estimation_cell"
@@ -261,14 +261,7 @@ def estimation_cell(*, dataset: str, context: str, objective: str, width: int, d
 def summarize(records: Sequence[Mapping[str, Any]], settings: EstimationSettings,
               run: Any = None) -> SummaryAndRecords:
     """Per (dataset, m): mean ± sd over seeds of both estimators' MAE, beside the paper's."""
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    failed = []
-    for rec in records:
-        cfg = rec["config"]
-        if rec["status"] != "ok":
-            failed.append({"key": rec["key"], "error": rec.get("error")})
-            continue
-        groups.setdefault((cfg["dataset"], str(cfg["m"])), []).append(rec["result"])
+    groups, failed = group_results(records, lambda cfg: (cfg["dataset"], str(cfg["m"])))
     rows = []
     for ds in settings.datasets:
         for m in settings.sample_sizes:

@@ -57,12 +57,11 @@ from ..runner import Cell
 from ..runner.study import Study, run_study
 from .encoding import context_cache, current_blas_threads, fitting_sample, load_prepared
 from .selector_scan import (
-    DEFAULT_DATA,
     DEFAULT_KNN,
-    DEFAULT_MAX_FIT,
     PER_FAMILY,
     SCAN,
     SCARF_MIN_CATEGORICAL,
+    FitRows,
     ScanSettings,
     choose_candidates,
 )
@@ -74,20 +73,15 @@ DEFAULT_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3)
 
 
 @dataclass(frozen=True)
-class SelectorSettings:
-    """Settings of the context selector (its protocol is recorded in ``grid.json``).
+class SelectorSettings(FitRows):
+    """Settings of the context selector (its protocol is recorded in ``grid.json``): the fitting
+    rows, d₀ and β of :class:`~contextures.experiments.selector_scan.FitRows`, then the probe's
+    α grid, the diagnostics' sample sizes, the resolution check and the candidates.
 
     ``contexts``: the candidates; empty means "choose them with the τ scan" (the driver then
     runs :data:`SCAN` first and fills them in).
     """
 
-    data: str = DEFAULT_DATA
-    d0: int = 512
-    beta: float = 1.0
-    split_seed: int = 0
-    fit_seed: int = 0
-    max_fit: int = DEFAULT_MAX_FIT
-    max_rows: int | None = None
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     diagnostic_rows: int = 1000
     lipschitz_rows: int = 200

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ SCARF_MIN_CATEGORICAL = 0.5
 
 
 @dataclass(frozen=True)
-class ScanSettings:
-    """The τ scan of one selector run: the rows it fits on, d₀ and β."""
+class FitRows:
+    """What fixes the rows a context is fitted on, and τ's d₀ and β (shared by the scan and the
+    candidates of one run)."""
 
     data: str = DEFAULT_DATA
     d0: int = 512
@@ -52,11 +53,15 @@ class ScanSettings:
     max_fit: int = DEFAULT_MAX_FIT
     max_rows: int | None = None
 
+
+@dataclass(frozen=True)
+class ScanSettings(FitRows):
+    """The τ scan of one selector run: the rows it fits on, d₀ and β."""
+
     @classmethod
     def of(cls, settings: Any) -> ScanSettings:
         """The scan of a :class:`~contextures.experiments.selector.SelectorSettings`."""
-        return cls(settings.data, settings.d0, float(settings.beta), settings.split_seed,
-                   settings.fit_seed, settings.max_fit, settings.max_rows)
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(FitRows)})
 
     @classmethod
     def quick(cls, **overrides: Any) -> ScanSettings:
