@@ -58,8 +58,6 @@ DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
 
 TASKS = ("regression", "classification")
 
-_CHUNK_BYTES = 32 * 1024**2
-
 
 @dataclass(frozen=True)
 class ProbeCurve:
@@ -154,19 +152,130 @@ class _Encoding:
 CHOLESKY_MAX_RATIO = 1e8
 """Cholesky of F_cᵀF_c + αI when max diag(F_cᵀF_c) ≤ this × α; QR of [R₀; √α I] otherwise."""
 
-class _PrefixRidge:
-    """Ridge on every column prefix of F, for several α, from one Gram matrix (module docstring)."""
+_BLOCK_BYTES = 16 * 1024**2
+"""Working memory of one row block: its centred features, H and the prefix predictions."""
 
-    def __init__(self, F: np.ndarray, Y: np.ndarray):
-        self.f_mean = F.mean(axis=0)
-        self.y_mean = Y.mean(axis=0)
-        Fc = F - self.f_mean
-        Yc = Y - self.y_mean
-        self.gram = Fc.T @ Fc
-        self.FtY = Fc.T @ Yc
-        self.D = F.shape[1]
+
+def _block_rows(D: int, t: int) -> int:
+    """Rows per block: the block's n_b × D × t predictions plus two n_b × D arrays fit
+    ``_BLOCK_BYTES``."""
+    return max(1, _BLOCK_BYTES // (8 * D * (t + 2)))
+
+
+class _Rows:
+    """Rows of a feature matrix and their encoded targets, read in blocks (all rows, or a subset
+    given by an index array)."""
+
+    def __init__(self, F: np.ndarray, y: np.ndarray, enc: _Encoding, index=None):
+        self.F, self.y, self.enc, self.index = F, y, enc, index
+        self.n = F.shape[0] if index is None else index.size
+
+    def blocks(self, rows: int):
+        """(features, target matrix, label indices or None) of each block of ``rows`` rows."""
+        for b0 in range(0, self.n, rows):
+            b1 = min(self.n, b0 + rows)
+            at = slice(b0, b1) if self.index is None else self.index[b0:b1]
+            y = self.y[at]
+            yield self.F[at], self.enc.matrix(y), self.enc.labels(y)
+
+
+@dataclass
+class _Moments:
+    """Shifted sums of a set of rows: n, Σx̃, Σỹ, Σx̃x̃ᵀ, Σx̃ỹᵀ with x̃ = x − c, ỹ = y − c_y."""
+
+    n: int
+    sx: np.ndarray
+    sy: np.ndarray
+    xx: np.ndarray
+    xy: np.ndarray
+
+    def __add__(self, other: _Moments) -> _Moments:
+        return _Moments(self.n + other.n, self.sx + other.sx, self.sy + other.sy,
+                        self.xx + other.xx, self.xy + other.xy)
+
+
+class _Design:
+    """The probe's training rows split into groups (CV folds, fit/validation rows, or one group),
+    with each group's shifted moments accumulated in one blocked pass; any union of groups gives
+    its :class:`_PrefixRidge` without touching the rows again (the QR fallback aside)."""
+
+    def __init__(self, groups: list[_Rows], D: int, t: int):
+        self.groups, self.D, self.t = groups, D, t
+        self.rows = _block_rows(D, t)
+        total = sum(g.n for g in groups)
+        shift_x, shift_y = np.zeros(D), np.zeros(t)
+        for g in groups:  # the shift c: column means of all rows (a cheap first pass)
+            for Fb, Yb, _ in g.blocks(self.rows):
+                shift_x += Fb.sum(axis=0)
+                shift_y += Yb.sum(axis=0)
+        self.shift_x, self.shift_y = shift_x / total, shift_y / total
+        self.moments = [self._moments(g) for g in groups]
+        self._r = None
+
+    def _moments(self, group: _Rows) -> _Moments:
+        m = _Moments(0, np.zeros(self.D), np.zeros(self.t), np.zeros((self.D, self.D)),
+                     np.zeros((self.D, self.t)))
+        for Fb, Yb, _ in group.blocks(self.rows):
+            X = Fb - self.shift_x
+            Y = Yb - self.shift_y
+            m.n += X.shape[0]
+            m.sx += X.sum(axis=0)
+            m.sy += Y.sum(axis=0)
+            m.xx += X.T @ X
+            m.xy += X.T @ Y
+        return m
+
+    def ridge(self, members) -> _PrefixRidge:
+        """The prefix ridge fitted on the union of the groups ``members``."""
+        members = list(members)
+        m = self.moments[members[0]]
+        for g in members[1:]:
+            m = m + self.moments[g]
+        return _PrefixRidge(m, self.shift_x, self.shift_y, lambda: self._r_factor(members))
+
+    def _r_factor(self, members) -> tuple[np.ndarray, np.ndarray]:
+        """(R₀, Q₀ᵀY_c) of the union's centred rows, by a blocked (TSQR) QR of [1, X̃, Ỹ].
+
+        Each group's R factor is built by QR of its previous factor stacked on its next block
+        (computed once, on first need, for all groups); a union's factor is the QR of its groups'
+        stacked factors. With the column of ones first, R = [[√n, ·], [0, R̄]] where R̄ is the R
+        factor of the centred [X_c, Y_c] = Q₀[R₀, Q₀ᵀY_c] + (residual ⟂ Q₀), so R₀ and Q₀ᵀY_c are
+        R̄'s first D rows. The rows are needed, unlike the Cholesky path, but only a block at
+        a time.
+        """
+        p = 1 + self.D + self.t
+        if self._r is None:
+            self._r = []
+            for g in self.groups:
+                R = np.zeros((0, p))
+                for Fb, Yb, _ in g.blocks(self.rows):
+                    M = np.empty((Fb.shape[0], p))
+                    M[:, 0] = 1.0
+                    np.subtract(Fb, self.shift_x, out=M[:, 1:1 + self.D])
+                    np.subtract(Yb, self.shift_y, out=M[:, 1 + self.D:])
+                    R = np.linalg.qr(np.vstack([R, M]), mode="r")
+                self._r.append(R)
+        R = np.linalg.qr(np.vstack([self._r[g] for g in members]), mode="r")
+        R = np.vstack([R, np.zeros((max(0, p - R.shape[0]), p))])  # fewer rows than columns
+        return R[1:1 + self.D, 1:1 + self.D], R[1:1 + self.D, 1 + self.D:]
+
+
+class _PrefixRidge:
+    """Ridge on every column prefix of F, for several α, from one Gram matrix (module docstring).
+
+    Built from the shifted moments of its training rows: with m = c + Σx̃/n and ȳ = c_y + Σỹ/n,
+    F_cᵀF_c = Σx̃x̃ᵀ − (Σx̃)(Σx̃)ᵀ/n and F_cᵀY_c = Σx̃ỹᵀ − (Σx̃)(Σỹ)ᵀ/n (the shift c, the mean of
+    all the probe's training rows, keeps the correction small, so nothing cancels).
+    """
+
+    def __init__(self, m: _Moments, shift_x: np.ndarray, shift_y: np.ndarray, r_factor):
+        self.f_mean = shift_x + m.sx / m.n
+        self.y_mean = shift_y + m.sy / m.n
+        self.gram = m.xx - np.outer(m.sx, m.sx) / m.n
+        self.FtY = m.xy - np.outer(m.sx, m.sy) / m.n
+        self.D = self.gram.shape[0]
+        self._r_factor = r_factor
         self._qr = None
-        self._Fc, self._Yc = Fc, Yc
 
     def solve(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """(R_α, z) for one ridge strength: R_αᵀR_α = F_cᵀF_c + αI, z = R_α⁻ᵀ F_cᵀ y_c."""
@@ -177,31 +286,40 @@ class _PrefixRidge:
             except LinAlgError:
                 pass
         if self._qr is None:
-            Q0, R0 = np.linalg.qr(self._Fc)
-            self._qr = (R0, Q0.T @ self._Yc)
+            self._qr = self._r_factor()
         R0, QtY = self._qr
         A = np.vstack([R0, np.sqrt(alpha) * np.eye(self.D)])
         Qa, Ra = np.linalg.qr(A)
         return Ra, Qa[:R0.shape[0]].T @ QtY
 
-    def curve(self, Ra: np.ndarray, z: np.ndarray, G: np.ndarray, Y_true: np.ndarray,
-              labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Mean squared error (and accuracy) of ŷ_d on rows G for every d = 1..D."""
-        H = solve_triangular(Ra, (G - self.f_mean).T, trans="T", lower=False).T  # G R_α⁻¹
-        n, t = Y_true.shape
-        pred = np.broadcast_to(self.y_mean, (n, t)).copy()
-        mse = np.empty(self.D)
-        acc = None if labels is None else np.empty(self.D)
-        chunk = max(1, min(self.D, _CHUNK_BYTES // max(1, 8 * n * t)))
-        for j0 in range(0, self.D, chunk):
-            j1 = min(self.D, j0 + chunk)
-            steps = H[:, j0:j1, None] * z[None, j0:j1, :]  # n × c × t
-            preds = pred[:, None, :] + np.cumsum(steps, axis=1)
-            mse[j0:j1] = ((preds - Y_true[:, None, :]) ** 2).mean(axis=(0, 2))
-            if labels is not None:
-                acc[j0:j1] = (preds.argmax(axis=2) == labels[:, None]).mean(axis=0)
-            pred = preds[:, -1, :]
-        return mse, acc
+
+def _curves(rows: _Rows, fits: list[tuple[_PrefixRidge, np.ndarray, np.ndarray]], D: int,
+            t: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean squared error (A × D) and accuracy (A × D, classification) of ŷ_d on ``rows`` for
+    every d and every (path, R_α, z) in ``fits``, a block of rows at a time.
+
+    For a block G_b: H = (G_b − m) R_α⁻¹ (one triangular solve), ŷ_d = ȳ + Σ_{j≤d} H[:, j] z[j]
+    (a cumulative sum, n_b × D × t), and the squared errors and correct arg-maxes are summed
+    over the block's rows; the sums over blocks are divided by n t (and n) at the end.
+    """
+    sse = np.zeros((len(fits), D))
+    hits = None if rows.enc.task == "regression" else np.zeros((len(fits), D))
+    for Fb, Yb, labels in rows.blocks(_block_rows(D, t)):
+        for a, (path, Ra, z) in enumerate(fits):
+            Gc = Fb - path.f_mean
+            H = solve_triangular(Ra, Gc.T, trans="T", lower=False).T  # G_b R_α⁻¹
+            del Gc
+            pred = np.multiply(H[:, :, None], z[None, :, :])  # n_b × D × t
+            del H
+            np.cumsum(pred, axis=1, out=pred)
+            pred += path.y_mean
+            if hits is not None:
+                hits[a] += (pred.argmax(axis=2) == labels[:, None]).sum(axis=0)
+            pred -= Yb[:, None, :]
+            np.square(pred, out=pred)
+            sse[a] += pred.sum(axis=(0, 2))
+    mse = sse / (rows.n * t)
+    return mse, None if hits is None else hits / rows.n
 
 
 def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_test=None,
@@ -242,65 +360,43 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
         raise ParameterError("alphas is empty")
 
     refit = F_val is None
-    folds = None
+    enc = _Encoding(task, y_train)
+    n = F_train.shape[0]
     if refit and cv_folds is not None:
         if y_val is not None:
             raise ParameterError("y_val given without F_val")
-        k = check_int(cv_folds, "cv_folds", low=2, high=max(2, F_train.shape[0]))
-        folds = _cv_folds(y_train, task, k, random_state)
+        k = check_int(cv_folds, "cv_folds", low=2, high=max(2, n))
+        groups = [_Rows(F_train, y_train, enc, rows) for rows in _cv_folds(y_train, task, k,
+                                                                            random_state)]
     elif refit:
         if y_val is not None:
             raise ParameterError("y_val given without F_val")
         if not 0 < val_fraction < 1:
             raise ParameterError(f"val_fraction must be in (0, 1), got {val_fraction}")
         stratify = y_train if task == "classification" else None
-        try:
-            F_fit, F_val, y_fit, y_val = train_test_split(
-                F_train, y_train, test_size=val_fraction, random_state=random_state,
-                stratify=stratify)
+        try:  # the split of the row numbers is the split scikit-learn makes of the rows
+            fit_rows, val_rows = train_test_split(np.arange(n), test_size=val_fraction,
+                                                  random_state=random_state, stratify=stratify)
         except ValueError:  # a class too small to stratify
-            F_fit, F_val, y_fit, y_val = train_test_split(
-                F_train, y_train, test_size=val_fraction, random_state=random_state)
+            fit_rows, val_rows = train_test_split(np.arange(n), test_size=val_fraction,
+                                                  random_state=random_state)
+        groups = [_Rows(F_train, y_train, enc, fit_rows), _Rows(F_train, y_train, enc, val_rows)]
     else:
         F_val = check_array(F_val, what="F_val", allow_1d=True)
         if F_val.shape[1] < D:
             raise ParameterError(f"F_val has {F_val.shape[1]} columns, F_train has {D}")
         F_val = F_val[:, :D]
         y_val = _target(y_val, "y_val", F_val.shape[0], task)
-        F_fit, y_fit = F_train, y_train
+        groups = [_Rows(F_train, y_train, enc)]
     if task == "regression":
         for name, y in (("y_val", y_val), ("y_test", y_test)):
             if y is not None and y.shape[1] != y_train.shape[1]:
                 raise ParameterError(f"{name} has {y.shape[1]} outputs, y_train has "
                                      f"{y_train.shape[1]}")
-
-    enc = _Encoding(task, y_train)
-    Yt, lt = enc.matrix(y_test), enc.labels(y_test)
-    val_err = np.zeros((alphas.size, D))
-    test_err = np.empty((alphas.size, D))
-    test_acc = np.empty((alphas.size, D)) if task == "classification" else None
-    if folds is not None:
-        for fit_rows, val_rows in folds:
-            fold_path = _PrefixRidge(F_train[fit_rows], enc.matrix(y_train[fit_rows]))
-            Yv, lv = enc.matrix(y_train[val_rows]), enc.labels(y_train[val_rows])
-            for a, alpha in enumerate(alphas):
-                Ra, z = fold_path.solve(alpha)
-                err, _ = fold_path.curve(Ra, z, F_train[val_rows], Yv, lv)
-                val_err[a] += err * (val_rows.size / F_train.shape[0])
-        path = None
-    else:
-        path = _PrefixRidge(F_fit, enc.matrix(y_fit))
-        Yv, lv = enc.matrix(y_val), enc.labels(y_val)
-    final = _PrefixRidge(F_train, enc.matrix(y_train)) if refit else path
-    for a, alpha in enumerate(alphas):
-        if path is not None:
-            Ra, z = path.solve(alpha)
-            val_err[a], _ = path.curve(Ra, z, F_val, Yv, lv)
-        if refit:
-            Ra, z = final.solve(alpha)
-        test_err[a], acc = final.curve(Ra, z, F_test, Yt, lt)
-        if test_acc is not None:
-            test_acc[a] = acc
+    t = y_train.shape[1] if task == "regression" else enc.classes.size
+    val_err, test_err, test_acc = _probe_errors(
+        _Design(groups, D, t), _Rows(F_test, y_test, enc),
+        None if refit else _Rows(F_val, y_val, enc), alphas, cv=cv_folds is not None)
 
     best = np.argmin(val_err, axis=0)
     cols = np.arange(D)
@@ -315,20 +411,47 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
                       error_at_d_val=float(errors[d_val - 1]))
 
 
-def _cv_folds(y, task: str, k: int, random_state) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K (fit rows, validation rows) pairs, stratified for classification when every class has
-    at least K rows."""
+def _cv_folds(y, task: str, k: int, random_state) -> list[np.ndarray]:
+    """The validation rows of each of K folds (sorted), stratified for classification when every
+    class has at least K rows; fold k fits on the other K − 1."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     n = y.shape[0]
+    splitter, labels = KFold(n_splits=k, shuffle=True, random_state=random_state), None
     if task == "classification":
         labels = np.asarray(y).reshape(n, -1)[:, 0]
         _, counts = np.unique(labels, return_counts=True)
         if counts.min() >= k:
             splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
-            return list(splitter.split(np.zeros(n), labels))
-    splitter = KFold(n_splits=k, shuffle=True, random_state=random_state)
-    return list(splitter.split(np.zeros(n)))
+    return [np.sort(val) for _, val in splitter.split(np.zeros((n, 1)), labels)]
+
+
+def _probe_errors(design: _Design, test: _Rows, val: _Rows | None, alphas: np.ndarray,
+                  cv: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validation MSE, test MSE and test accuracy (each α × D) of the prefix ridge paths.
+
+    ``val`` None: the design's groups validate in turn — with ``cv``, fold k's rows are
+    predicted by the fit on the other folds and the validation error is Σ_k (n_k / n) err_k;
+    otherwise group 0 fits and group 1 validates. The test curve is always the fit on all the
+    design's rows. Given ``val`` rows, the design's one group fits and they validate.
+    """
+    D, K = design.D, len(design.groups)
+    val_err = np.zeros((alphas.size, D))
+    final = design.ridge(range(K))
+    if val is not None:
+        fits = [(final, *final.solve(a)) for a in alphas]
+        val_err, _ = _curves(val, fits, D, design.t)
+    else:
+        folds = range(K) if cv else [1]
+        n = sum(g.n for g in design.groups)
+        for k in folds:
+            path = design.ridge([g for g in range(K) if g != k] if cv else [0])
+            err, _ = _curves(design.groups[k], [(path, *path.solve(a)) for a in alphas], D,
+                             design.t)
+            val_err += err * (design.groups[k].n / n) if cv else err
+        fits = [(final, *final.solve(a)) for a in alphas]
+    test_err, test_acc = _curves(test, fits, D, design.t)
+    return val_err, test_err, test_acc
 
 
 def knn_probe(F_train, y_train, F_test, y_test, task: str = "regression", n_neighbors: int = 5,
