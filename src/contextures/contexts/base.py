@@ -91,6 +91,12 @@ class Context(BaseEstimator):
     def spec(self) -> str:
         """Canonical spec string: the name, the strength parameter (``strength_param``: k, γ, p…)
         always, and every other parameter that differs from its default."""
+        return format_spec(self.spec_call())
+
+    def spec_call(self) -> Call:
+        """The canonical spec as a parsed :class:`~contextures.spec.Call` (what :meth:`spec`
+        prints). Nested contexts contribute their own calls, so building the spec of a nested
+        context reads each level once (work linear in the spec's length)."""
         sig = inspect.signature(type(self).__init__).parameters
         kwargs = []
         for name, p in sig.items():
@@ -98,12 +104,12 @@ class Context(BaseEstimator):
                 continue
             value = getattr(self, name)
             if isinstance(value, Context):
-                value = parse_spec(value.spec())
+                value = value.spec_call()
             elif (name != self.strength_param and p.default is not inspect.Parameter.empty
                   and _same(value, p.default)):
                 continue
             kwargs.append((name, value))
-        return format_spec(Call(self.spec_name, (), tuple(kwargs)))
+        return Call(self.spec_name, (), tuple(kwargs))
 
     def __str__(self) -> str:
         return self.spec()

@@ -31,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import DataError, ParameterError
-from ..spec import Call, format_spec
+from ..spec import Call
 from ..validation import check_array, check_choice
 from ._validation import check_fitted, check_indices, make_rng
 from .base import Context, register_context
@@ -117,14 +117,14 @@ class GraphContext(Context):
         self.adjacency = adjacency
         self.isolated = isolated
 
-    def spec(self) -> str:
+    def spec_call(self) -> Call:
         if self.adjacency is None or isinstance(self.adjacency, str):
-            return super().spec()
+            return super().spec_call()
         shape = getattr(self.adjacency, "shape", ("?", "?"))
         kwargs: list[tuple[str, Any]] = [("adjacency", f"<in-memory {shape[0]}x{shape[1]}>")]
         if self.isolated != "error":
             kwargs.append(("isolated", self.isolated))
-        return format_spec(Call(self.spec_name, (), tuple(kwargs)))
+        return Call(self.spec_name, (), tuple(kwargs))
 
     def _adjacency(self, n: int, who: str) -> sp.csr_matrix:
         if (self.edges is None) == (self.adjacency is None):

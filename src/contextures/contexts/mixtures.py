@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 from ..exceptions import ParameterError, SpecError
-from ..spec import Call, format_spec, parse_spec
+from ..spec import Call, format_spec
 from ._validation import check_fitted, check_indices, make_rng
 from .base import Context, make_context, register_context
 from .operator import ContextOperator, MatrixFreeTransition
@@ -54,7 +54,7 @@ def _component(value: Any, who: str) -> Context:
 
 
 def _component_spec(ctx: Context) -> Call:
-    return parse_spec(ctx.spec())
+    return ctx.spec_call()
 
 
 def _fit_component(ctx: Context, X: np.ndarray, y: Any) -> Context:
@@ -114,10 +114,10 @@ class ConvolutionContext(Context):
                             f"got {format_spec(call)!r}")
         return cls(*(make_context(a) for a in call.args))
 
-    def spec(self) -> str:
+    def spec_call(self) -> Call:
         first = _component(self.first, "conv")
         second = _component(self.second, "conv")
-        return format_spec(Call("conv", (_component_spec(first), _component_spec(second))))
+        return Call("conv", (_component_spec(first), _component_spec(second)))
 
     @property
     def value_space(self) -> str:  # type: ignore[override]
@@ -283,7 +283,7 @@ class MixtureContext(Context):
             weights = [float(g) for g in given]
         return cls(comps, weights, params.get("eta", 0.03), params.get("rounds", 30))
 
-    def spec(self) -> str:
+    def spec_call(self) -> Call:
         comps = [_component(c, "mix") for c in self.components]
         kwargs: list[tuple[str, Any]] = []
         if isinstance(self.weights, str):
@@ -298,7 +298,7 @@ class MixtureContext(Context):
             args = tuple(Call(s.name, s.args, s.kwargs, float(w))
                          for s, w in zip((_component_spec(c) for c in comps), self.weights,
                                          strict=False))
-        return format_spec(Call("mix", args, tuple(kwargs)))
+        return Call("mix", args, tuple(kwargs))
 
     @property
     def needs_labels(self) -> bool:  # type: ignore[override]
@@ -455,9 +455,9 @@ class ConcatenationContext(Context):
                             f"concat(knn(k=30),scarf(p=0.3)); got {format_spec(call)!r}")
         return cls([make_context(a) for a in call.args])
 
-    def spec(self) -> str:
+    def spec_call(self) -> Call:
         comps = [_component(c, "concat") for c in self.components]
-        return format_spec(Call("concat", tuple(_component_spec(c) for c in comps)))
+        return Call("concat", tuple(_component_spec(c) for c in comps))
 
     @property
     def needs_labels(self) -> bool:  # type: ignore[override]
