@@ -89,3 +89,41 @@ def test_score_context_reports_kappa_when_asked(abalone):
                          diagnostics=True, diagnostic_rows=50,
                          lipschitz_rows=20).record()["kappa"] == pytest.approx(ref.kappa)
 
+
+
+# --- the bound study ------------------------------------------------------------------------------
+def test_bound_study_summary_reads_holds_tightness_and_ranking():
+    from contextures.experiments.complexity_bound import BoundSettings, summarize
+
+    def rec(ds, ctx, kappa, dims):
+        return {"status": "ok", "config": {"dataset": ds, "context": ctx, "seed": 0},
+                "result": {"task": "regression", "n_labelled": 50, "kappa": kappa,
+                           "dims": [{"d": d, "approximation": b, "estimation": 0.0, "bound": b,
+                                     "measured": m, "sample_requirement": 10.0,
+                                     "in_regime": True, "resolved_used": d}
+                                    for d, b, m in dims]}}
+
+    records = [rec("a", "c1", 2.0, [(2, 1.0, 0.5), (4, 1.0, 2.0)]),
+               rec("a", "c2", 4.0, [(2, 1.0, 0.8)]),
+               rec("a", "c3", 8.0, [(2, 1.0, 0.9)]),
+               {"status": "failed", "config": {"dataset": "b", "context": "c1", "seed": 0},
+                "error": "boom"}]
+    s = summarize(records, BoundSettings(datasets=("a", "b"), contexts=("c1", "c2", "c3"),
+                                         dims=(2, 4)))
+    assert s["overall"]["cells"] == 4 and s["overall"]["holds"] == pytest.approx(0.75)
+    assert s["by_d"]["4"]["median_ratio"] == pytest.approx(2.0)
+    assert s["kappa_ranking"]["median_spearman"] == pytest.approx(1.0)
+    assert s["kappa_ranking"]["smallest_kappa_is_best"] == 1
+    assert s["failed"][0]["dataset"] == "b"
+
+
+@pytest.mark.slow
+def test_bound_study_quick_run_writes_and_resumes(tmp_path):
+    from contextures.experiments.complexity_bound import BoundSettings, run_bound_study
+
+    s = run_bound_study(tmp_path, BoundSettings.quick(), backend="serial", progress=False)
+    assert not s["failed"] and s["overall"]["cells"] > 0
+    assert all(r["bound"] >= r["approximation"] >= 0 for r in s["rows"])
+    assert "measured ≤ bound" in (tmp_path / "table.md").read_text()
+    again = run_bound_study(tmp_path, BoundSettings.quick(), backend="serial", progress=False)
+    assert again["rows"] == s["rows"]
