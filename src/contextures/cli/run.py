@@ -11,7 +11,7 @@ from .app import app
 
 
 @app.command("run")
-@options.grid_options("workers", "backend", "scheduler", "overwrite", "quiet")
+@options.grid_options("backend", "scheduler", "overwrite", "quiet")
 def run(
     data: str = options.data(),
     context: list[str] = options.contexts(help="Candidate context spec (repeat); default: chosen "
@@ -28,6 +28,10 @@ def run(
     seed: int = typer.Option(0, "--seed", min=0,
                              help="Seed of the split and of the fitting subsample."),
     max_time: str = options.max_time("a run"),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="Cells run at once, one thread each (default 0: one per "
+                                     "core this process may use). The results do not depend on "
+                                     "it."),
     *, runner: dict,
 ) -> None:
     """Rank candidate contexts by τ, validate with the exact encoder's probe, write a report."""
@@ -37,7 +41,10 @@ def run(
     limit = parse_duration(max_time)
     settings = SelectorSettings(data=data, d0=d0, beta=beta, split_seed=seed, fit_seed=seed,
                                 max_fit=max_fit, max_rows=max_rows, contexts=tuple(context or ()))
+    from .._resources import available_cores
+
     runner.setdefault("echo", typer.echo)
+    runner["workers"] = workers or available_cores()
     result = run_selector(out, settings, max_time=limit or None, **runner)
     typer.echo("")
     for line in result.table:
