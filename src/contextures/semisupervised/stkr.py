@@ -43,9 +43,14 @@ Cross-validation. When ``alpha`` is None, or the transform leaves its parameter 
 labelled rows only (stratified for classes; the held-out labelled rows stay in the context as
 unlabelled rows): the smallest mean squared error of the held-out (one-hot) targets over the grid
 of :data:`~contextures.semisupervised.transforms.GRIDS` × β, where β is searched relative to the
-kernel's scale, n β = r · mean_j k(x_j, x_j) over the labelled rows, r ∈ :data:`RIDGE_GRID`.
-Every point of the grid and its error is in ``cv_results_``; the choice is ``transformation_``
-and ``alpha_``. With fewer than :data:`MIN_CV_ROWS` labelled rows there is no cross-validation and the
+kernel's scale, n β = r · mean_j k(x_j, x_j) over the labelled rows, r ∈ :data:`RIDGE_GRID`,
+and (unless ``ambient="none"`` or ``ambient_weight`` is given) × the ambient kernel's weight ρ.
+Every point of the grid and its error is in ``cv_results_``; the choice is ``transformation_``,
+``alpha_`` and ``ambient_weight_``.
+
+Ambient kernel. By default a linear kernel on the raw features is added to k_s, with a weight the
+cross-validation chooses (0 included): f̂(x) = ȳ + (k_s(x, X_L) + c k_a(x, X_L)) α̂,
+α̂ = (G_s + c K_a + nβI)⁻¹ (y − ȳ) (:mod:`~contextures.semisupervised.ambient`). With fewer than :data:`MIN_CV_ROWS` labelled rows there is no cross-validation and the
 defaults :data:`DEFAULT_CHOICE` are used (said in ``cv_note_``).
 """
 
@@ -226,17 +231,25 @@ class STKR(BaseEstimator):
         systems). ``auto``: dense up to :data:`DENSE_MAX_ROWS` rows when it fits the memory
         budget, propagation beyond. (``topd`` always uses the spectral engine.)
     tol, max_iter
-        Relative residual and iteration limit of the propagation solves.
+        Relative residual and iteration limit of the propagation solves (the cross-validation's
+        solves use max(tol, 10⁻⁴)).
     random_state : int or None
         Seeds the folds and the spectral solver of ``topd`` (0 when None).
     memory_budget : int, str or None
         Bytes the fit may allocate (default: half the available memory).
+    ambient : ``"linear"``, ``"rbf"`` or ``"none"``
+        A kernel on the raw features added to the transformed one, k_s + c·k_a
+        (:mod:`~contextures.semisupervised.ambient`); not used by ``topd``.
+    ambient_weight : float ≥ 0 or None
+        ρ of c = ρ · mean k(x_j, x_j) / mean k_a(x_j, x_j); None chooses it by cross-validation
+        from :data:`~contextures.semisupervised.ambient.WEIGHT_GRID` (0 included).
 
     Attributes
     ----------
     task_ : ``"classification"`` or ``"regression"``; ``classes_`` for classification.
     transformation_ : the transformation used, with its parameter (canonical spec string).
     alpha_ : β used; ``ridge_ratio_`` the r it corresponds to (n β = r · mean k(x_j, x_j)).
+    ambient_weight_ : ρ used (None without an ambient kernel).
     cv_results_ : ``{"transform": [...], "alpha": [...], "ridge_ratio": [...], "error": [...]}``
         over the grid (empty when nothing was chosen); ``cv_folds_`` and ``cv_note_``.
     transduction_ : the prediction for every fitted row (classes, or values); for classes also
@@ -251,7 +264,7 @@ class STKR(BaseEstimator):
 
     def __init__(self, context="knn(k=10)", transformation: str = "inverse_laplacian",
                  alpha: float | None = None, task: str = "auto", unlabelled=-1, cv: int = 5,
-                 solver: str = "auto", tol: float = 1e-6, max_iter: int = 3000,
+                 solver: str = "auto", tol: float = 1e-4, max_iter: int = 3000,
                  random_state=None, memory_budget=None, ambient: str = "linear",
                  ambient_weight: float | None = None):
         self.context = context
