@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
+from scipy.linalg.blas import dtrmm
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
@@ -153,11 +154,11 @@ CHOLESKY_MAX_RATIO = 1e8
 """Cholesky of F_cᵀF_c + αI when max diag(F_cᵀF_c) ≤ this × α; QR of [R₀; √α I] otherwise."""
 
 _BLOCK_BYTES = 16 * 1024**2
-"""Working memory of one row block: its centred features, H and the prefix predictions."""
+"""Working memory of one row block: its centred features and its prefix predictions."""
 
 
 def _block_rows(D: int, t: int) -> int:
-    """Rows per block: the block's n_b × D × t predictions plus two n_b × D arrays fit
+    """Rows per block: the block's n_b × D × t predictions (one α) and two n_b × D arrays fit
     ``_BLOCK_BYTES``."""
     return max(1, _BLOCK_BYTES // (8 * D * (t + 2)))
 
@@ -293,31 +294,44 @@ class _PrefixRidge:
         return Ra, Qa[:R0.shape[0]].T @ QtY
 
 
-def _curves(rows: _Rows, fits: list[tuple[_PrefixRidge, np.ndarray, np.ndarray]], D: int,
-            t: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Mean squared error (A × D) and accuracy (A × D, classification) of ŷ_d on ``rows`` for
-    every d and every (path, R_α, z) in ``fits``, a block of rows at a time.
+def _prefix_weights(Ra: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """W (D × D × t) with W[:, d − 1] = R_α[:d, :d]⁻¹ z[:d] (zero-padded): the weights of the
+    probe on the first d columns, for every d.
 
-    For a block G_b: H = (G_b − m) R_α⁻¹ (one triangular solve), ŷ_d = ȳ + Σ_{j≤d} H[:, j] z[j]
-    (a cumulative sum, n_b × D × t), and the squared errors and correct arg-maxes are summed
-    over the block's rows; the sums over blocks are divided by n t (and n) at the end.
+    Column j of R_α⁻¹ solves R_α[:j+1, :j+1] x = e_j (back substitution never reads beyond it),
+    so W[:, d − 1] = Σ_{j<d} R_α⁻¹[:, j] z[j], a cumulative sum over j.
     """
-    sse = np.zeros((len(fits), D))
-    hits = None if rows.enc.task == "regression" else np.zeros((len(fits), D))
+    Rinv = solve_triangular(Ra, np.eye(Ra.shape[0]), lower=False)
+    return np.cumsum(Rinv[:, :, None] * z[None, :, :], axis=1)
+
+
+def _curves(rows: _Rows, path: _PrefixRidge, solutions: list[tuple[np.ndarray, np.ndarray]]
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean squared error (A × D) and accuracy (A × D, classification) of ŷ_d on ``rows`` for
+    every d and every (R_α, z) in ``solutions``, a block of rows at a time.
+
+    ŷ_d(G) = ȳ + (G − m) W[:, d − 1] (:func:`_prefix_weights`; equal to the cumulative sum
+    ȳ + Σ_{j≤d} H[:, j] z[j] of the module docstring with H = (G − m) R_α⁻¹), so a block G_b
+    of n_b rows costs one n_b × D by D × (D t) product per α; the squared errors and correct
+    arg-maxes are summed over the block's rows, and the sums over blocks are divided by n t (and
+    n) at the end.
+    """
+    D, t = path.D, path.y_mean.size
+    weights = [_prefix_weights(Ra, z).reshape(D, D * t) for Ra, z in solutions]
+    sse = np.zeros((len(solutions), D))
+    hits = None if rows.enc.task == "regression" else np.zeros((len(solutions), D))
     for Fb, Yb, labels in rows.blocks(_block_rows(D, t)):
-        for a, (path, Ra, z) in enumerate(fits):
-            Gc = Fb - path.f_mean
-            H = solve_triangular(Ra, Gc.T, trans="T", lower=False).T  # G_b R_α⁻¹
-            del Gc
-            pred = np.multiply(H[:, :, None], z[None, :, :])  # n_b × D × t
-            del H
-            np.cumsum(pred, axis=1, out=pred)
-            pred += path.y_mean
+        Gc = Fb - path.f_mean
+        E = (Yb - path.y_mean)[:, None, :]
+        for a, W in enumerate(weights):
+            if t == 1:  # W is upper triangular: (G_b − m) W by a triangular product, half the work
+                pred = dtrmm(1.0, W, Gc.T, side=0, lower=0, trans_a=1).T[:, :, None]
+            else:
+                pred = (Gc @ W).reshape(-1, D, t)  # n_b × D × t, ŷ_d − ȳ
             if hits is not None:
-                hits[a] += (pred.argmax(axis=2) == labels[:, None]).sum(axis=0)
-            pred -= Yb[:, None, :]
-            np.square(pred, out=pred)
-            sse[a] += pred.sum(axis=(0, 2))
+                hits[a] += ((pred + path.y_mean).argmax(axis=2) == labels[:, None]).sum(axis=0)
+            pred -= E
+            sse[a] += np.einsum("idk,idk->d", pred, pred)
     mse = sse / (rows.n * t)
     return mse, None if hits is None else hits / rows.n
 
@@ -438,19 +452,16 @@ def _probe_errors(design: _Design, test: _Rows, val: _Rows | None, alphas: np.nd
     D, K = design.D, len(design.groups)
     val_err = np.zeros((alphas.size, D))
     final = design.ridge(range(K))
+    solutions = [final.solve(a) for a in alphas]
     if val is not None:
-        fits = [(final, *final.solve(a)) for a in alphas]
-        val_err, _ = _curves(val, fits, D, design.t)
+        val_err, _ = _curves(val, final, solutions)
     else:
-        folds = range(K) if cv else [1]
         n = sum(g.n for g in design.groups)
-        for k in folds:
+        for k in range(K) if cv else [1]:
             path = design.ridge([g for g in range(K) if g != k] if cv else [0])
-            err, _ = _curves(design.groups[k], [(path, *path.solve(a)) for a in alphas], D,
-                             design.t)
+            err, _ = _curves(design.groups[k], path, [path.solve(a) for a in alphas])
             val_err += err * (design.groups[k].n / n) if cv else err
-        fits = [(final, *final.solve(a)) for a in alphas]
-    test_err, test_acc = _curves(test, fits, D, design.t)
+    test_err, test_acc = _curves(test, final, solutions)
     return val_err, test_err, test_acc
 
 
