@@ -223,3 +223,211 @@ def test_cross_validated_choice_matches_a_hand_computed_one():
                 cv[a, d - 1] += ((model.predict(F[val, :d]) - y[val]) ** 2).sum() / 60
     np.testing.assert_allclose(curve.val_errors, cv.min(axis=0), rtol=1e-8)
     assert curve.d_val == int(np.argmin(cv.min(axis=0))) + 1
+
+
+# --- the blocked probe against the unblocked one it replaced ------------------------------------
+class _ReferencePrefixRidge:
+    """The whole-matrix prefix ridge (before the rows were read in blocks), kept as a reference:
+    centred Gram matrix, Cholesky per α or, when max diag > 10⁸ α, the QR of [R₀; √α I] from a
+    QR of all the centred rows; the curve from H = G R_α⁻¹ and a cumulative sum."""
+
+    def __init__(self, F, Y):
+        self.f_mean, self.y_mean = F.mean(0), Y.mean(0)
+        self.Fc, self.Yc = F - self.f_mean, Y - self.y_mean
+        self.gram, self.FtY = self.Fc.T @ self.Fc, self.Fc.T @ self.Yc
+
+    def solve(self, alpha):
+        from scipy.linalg import cholesky, solve_triangular
+
+        D = self.gram.shape[0]
+        if np.diag(self.gram).max() <= 1e8 * alpha:
+            Ra = cholesky(self.gram + alpha * np.eye(D), lower=False)
+            return Ra, solve_triangular(Ra, self.FtY, trans="T", lower=False)
+        Q0, R0 = np.linalg.qr(self.Fc)
+        Qa, Ra = np.linalg.qr(np.vstack([R0, np.sqrt(alpha) * np.eye(D)]))
+        return Ra, Qa[:R0.shape[0]].T @ (Q0.T @ self.Yc)
+
+    def curve(self, Ra, z, G, Y, labels):
+        from scipy.linalg import solve_triangular
+
+        H = solve_triangular(Ra, (G - self.f_mean).T, trans="T", lower=False).T
+        preds = self.y_mean + np.cumsum(H[:, :, None] * z[None, :, :], axis=1)
+        mse = ((preds - Y[:, None, :]) ** 2).mean(axis=(0, 2))
+        acc = None if labels is None else (preds.argmax(2) == labels[:, None]).mean(0)
+        return mse, acc
+
+
+def reference_errors(F, y, Fv, yv, Ft, yt, alphas, task, folds=None, split=None):
+    """(val error, test error, test accuracy), each α × D, the way the unblocked probe got them:
+    ``folds`` (validation rows of each fold), ``split`` (fit rows, validation rows, refit on all)
+    or the given validation rows."""
+    classes = np.unique(y) if task == "classification" else None
+    enc = (lambda v: (v[:, None] == classes).astype(float)) if classes is not None \
+        else (lambda v: v.reshape(len(v), -1))
+    lab = (lambda v: np.searchsorted(classes, v)) if classes is not None else (lambda v: None)
+    A, D = len(alphas), F.shape[1]
+    val = np.zeros((A, D))
+    if folds is not None:
+        for rows in folds:
+            fit = np.setdiff1d(np.arange(len(y)), rows)
+            path = _ReferencePrefixRidge(F[fit], enc(y[fit]))
+            for a, alpha in enumerate(alphas):
+                err, _ = path.curve(*path.solve(alpha), F[rows], enc(y[rows]), lab(y[rows]))
+                val[a] += err * len(rows) / len(y)
+    else:
+        fit, rows = split if split is not None else (np.arange(len(y)), None)
+        path = _ReferencePrefixRidge(F[fit], enc(y[fit]))
+        Gv, Yv, lv = (F[rows], enc(y[rows]), lab(y[rows])) if split is not None else \
+            (Fv, enc(yv), lab(yv))
+        for a, alpha in enumerate(alphas):
+            val[a], _ = path.curve(*path.solve(alpha), Gv, Yv, lv)
+    final = _ReferencePrefixRidge(F, enc(y))
+    test = np.empty((A, D))
+    acc = np.empty((A, D)) if classes is not None else None
+    for a, alpha in enumerate(alphas):
+        test[a], acc_a = final.curve(*final.solve(alpha), Ft, enc(yt), lab(yt))
+        if acc is not None:
+            acc[a] = acc_a
+    return val, test, acc
+
+
+def probe_problem(task, n, D, scale=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    F = correlated_features(rng, 2 * n, D) * scale + 50.0 * scale
+    s = F[:, :3] @ rng.normal(size=3) / scale
+    s = s - s.mean() + 0.5 * rng.normal(size=2 * n)
+    if task == "classification":
+        y = np.digitize(s, np.quantile(s, [0.3, 0.55, 0.8]))
+    else:
+        y = np.column_stack([s, s ** 2]) if task == "multi" else s
+    half = n + n // 2
+    return F[:n], y[:n], F[n:half], y[n:half], F[half:], y[half:]
+
+
+SETTINGS = [dict(cv_folds=5), dict(cv_folds=2), dict(val_fraction=0.3, random_state=3),
+            dict(given_val=True)]
+
+
+@pytest.mark.parametrize("task", ["regression", "multi", "classification"])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["cv5", "cv2", "split", "given"])
+@pytest.mark.parametrize("scale", [1.0, 1e3], ids=["cholesky", "qr-fallback"])
+@pytest.mark.parametrize("block_bytes", [3000, None], ids=["tiny-blocks", "default-blocks"])
+def test_blocked_probe_equals_the_unblocked_reference(monkeypatch, task, setting, scale,
+                                                      block_bytes):
+    # scale 1e3 makes diag(F_cᵀF_c) ≈ 10⁸ · n > 10⁸ α for the small α: those take the QR path
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from contextures.evaluation import probes
+
+    if block_bytes is not None:
+        monkeypatch.setattr(probes, "_BLOCK_BYTES", block_bytes)  # a few rows per block
+    alphas = (1e-3, 0.1, 10.0, 1e3)
+    F, y, Fv, yv, Ft, yt = probe_problem(task, 180, 9, scale=scale)
+    kind = "classification" if task == "classification" else "regression"
+    setting = dict(setting)
+    given = setting.pop("given_val", False)
+    curve = probes.ridge_probe_curve(F, y, Fv if given else None, yv if given else None, Ft, yt,
+                                     task=kind, alphas=alphas, **setting)
+    folds = split = None
+    if "cv_folds" in setting:
+        k = setting["cv_folds"]
+        splitter = (StratifiedKFold if kind == "classification" else KFold)(
+            k, shuffle=True, random_state=0)
+        folds = [val for _, val in splitter.split(F, y)]
+    elif not given:
+        fit, val = train_test_split(np.arange(len(y)), test_size=0.3, random_state=3,
+                                    stratify=y if kind == "classification" else None)
+        split = (fit, val)
+    val, test, acc = reference_errors(F, y, Fv, yv, Ft, yt, alphas, kind, folds, split)
+    best = val.argmin(0)
+    cols = np.arange(val.shape[1])
+    np.testing.assert_allclose(curve.val_errors, val[best, cols], rtol=1e-9)
+    np.testing.assert_allclose(curve.errors, test[best, cols], rtol=1e-9)
+    np.testing.assert_array_equal(curve.alphas, np.asarray(alphas)[best])
+    if acc is not None:
+        np.testing.assert_array_equal(curve.accuracy, acc[best, cols])
+    assert (curve.d_star, curve.d_val) == (int(test[best, cols].argmin()) + 1,
+                                           int(val[best, cols].argmin()) + 1)
+
+
+def test_the_qr_fallback_is_taken_and_agrees_with_the_cholesky_path(monkeypatch):
+    # the TSQR path (forced for every α) gives the Cholesky path's curve on well-conditioned
+    # features, also with blocks of a few rows and fewer rows than columns in a fold
+    from contextures.evaluation import probes
+
+    calls = []
+    original = probes._Design._r_factor
+    monkeypatch.setattr(probes._Design, "_r_factor",
+                        lambda self, members: calls.append(members) or original(self, members))
+    monkeypatch.setattr(probes, "_BLOCK_BYTES", 2000)
+    for n, D in ((200, 8), (24, 15)):
+        F, y, _, _, Ft, yt = probe_problem("regression", n, D, seed=n)
+        kwargs = dict(F_test=Ft, y_test=yt, alphas=(1e-2, 1.0, 50.0), cv_folds=3)
+        cholesky_path = probes.ridge_probe_curve(F, y, **kwargs)
+        assert not calls
+        monkeypatch.setattr(probes, "CHOLESKY_MAX_RATIO", 0.0)
+        qr_path = probes.ridge_probe_curve(F, y, **kwargs)
+        monkeypatch.setattr(probes, "CHOLESKY_MAX_RATIO", 1e8)
+        assert len(calls) == 4  # three folds and the refit
+        calls.clear()
+        np.testing.assert_allclose(qr_path.errors, cholesky_path.errors, rtol=1e-9)
+        np.testing.assert_allclose(qr_path.val_errors, cholesky_path.val_errors, rtol=1e-9)
+
+
+def _traced_peak(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _probe_peaks(n: int, D: int) -> tuple[int, int]:
+    """Traced peaks of the probe's computation alone (given validation rows, and 5-fold CV) and
+    of the whole call (5-fold CV, regression and classification) on n rows."""
+    from contextures.evaluation import probes
+
+    rng = np.random.default_rng(0)
+    F, Ft = correlated_features(rng, n, D), correlated_features(rng, n, D)
+    y, yt = F[:, :1] + rng.normal(size=(n, 1)), Ft[:, :1] + rng.normal(size=(n, 1))
+    labels = np.digitize(y[:, 0], [-1.0, 0.0, 1.0])
+    enc = probes._Encoding("regression", y)
+    folds = probes._cv_folds(y, "regression", 5, 0)
+    alphas = np.array(probes.DEFAULT_ALPHAS)
+
+    def given_val():
+        design = probes._Design([probes._Rows(F, y, enc)], D, 1)
+        probes._probe_errors(design, probes._Rows(Ft, yt, enc), probes._Rows(Ft, yt, enc),
+                             alphas, cv=False)
+
+    def cross_validated():
+        design = probes._Design([probes._Rows(F, y, enc, rows) for rows in folds], D, 1)
+        probes._probe_errors(design, probes._Rows(Ft, yt, enc), None, alphas, cv=True)
+
+    core = max(_traced_peak(given_val), _traced_peak(cross_validated))
+    whole = max(
+        _traced_peak(lambda: ridge_probe_curve(F, y, F_test=Ft, y_test=yt, cv_folds=5)),
+        _traced_peak(lambda: ridge_probe_curve(F, labels, F_test=Ft, y_test=labels,
+                                               task="classification", cv_folds=5)))
+    return core, whole
+
+
+def test_working_memory_is_bounded_by_the_block_not_the_rows(monkeypatch):
+    # tracemalloc peak (numpy's arrays included) of the probe's computation on inputs allocated
+    # beforehand: the same at n and 4n for a fixed block size. The whole call adds O(n) row
+    # bookkeeping only (the fold indices, the validation's finiteness mask of D bytes a row),
+    # far below one copy of F (8 D bytes a row), of which the unblocked probe made several.
+    from contextures.evaluation import probes
+
+    block = 256 * 1024
+    monkeypatch.setattr(probes, "_BLOCK_BYTES", block)
+    D = 24
+    peaks = {n: _probe_peaks(n, D) for n in (6_000, 24_000)}
+    for n, (core, whole) in peaks.items():
+        assert core < 4 * block
+        assert whole < 4 * block + (D + 64) * n
+    assert peaks[24_000][1] < 8 * D * 24_000 / 2  # under half a copy of F
+    assert peaks[24_000][0] <= peaks[6_000][0] + 64 * 1024

@@ -15,19 +15,36 @@ R_α[:d, :d], so with z = Q_αᵀ [Q₀ᵀ y_c; 0],
 
     w_d = R_α[:d, :d]⁻¹ z[:d].
 
-For new rows G (centred with the training means) let H = G R_α⁻¹ (one triangular solve). Since
-R_α⁻¹ is upper triangular, G[:, :d] R_α[:d, :d]⁻¹ = H[:, :d], hence
+For new rows G (centred with the training means) let H = G R_α⁻¹. Since R_α⁻¹ is upper
+triangular, G[:, :d] R_α[:d, :d]⁻¹ = H[:, :d], hence
 
-    ŷ_d(G) = ȳ + Σ_{j ≤ d} H[:, j] z[j],
+    ŷ_d(G) = ȳ + Σ_{j ≤ d} H[:, j] z[j] = ȳ + G W[:, d − 1],   W = R_α⁻¹ diag(z) U,
 
-a cumulative sum over j: the whole curve costs one QR of F, one factorisation per α and O(n D t)
-per α and evaluation set — no refit per d. R_α need not come from a QR of A: it is the upper
-Cholesky factor of AᵀA = F_cᵀF_c + α I, and z = R_α⁻ᵀ F_cᵀ y_c, so each α costs one D × D Cholesky
-(about 8× fewer operations than the (r + D) × D QR). When that Gram matrix is ill-conditioned
-(largest diagonal over α above 10⁸, where squaring the condition number would cost accuracy) the
-QR of A is used instead. (The eigenfunctions are orthonormal on the pretrain
+with U the upper triangular matrix of ones (one W per output column of z; W's column d − 1 is w_d
+padded with zeros, and W is upper triangular): the whole curve costs one factorisation per α
+and one n × D by D × D triangular product per α and evaluation set — no refit per d. R_α need not come from a QR of A:
+it is the upper Cholesky factor of AᵀA = F_cᵀF_c + α I, and z = R_α⁻ᵀ F_cᵀ y_c, so each α costs
+one D × D Cholesky (about 8× fewer operations than the (r + D) × D QR). When that Gram matrix is
+ill-conditioned (largest diagonal over α above 10⁸, where squaring the condition number would
+cost accuracy) the QR of A is used instead. (The eigenfunctions are orthonormal on the pretrain
 sample, not on the downstream rows, so a plain per-column regression would be wrong; the QR
 handles any Gram matrix.) α must be > 0, which keeps every R_α[:d, :d] invertible.
+
+Bounded memory: the rows are read in blocks of n_b rows (``_BLOCK_BYTES`` of working memory), never
+copied whole. With a shift c (the column means of all the probe's training rows, a first cheap
+pass) and x̃ = x − c, each group of rows (a CV fold; the fit and validation parts of a split) has
+its moments n_g, Σx̃, Σỹ, Σx̃x̃ᵀ, Σx̃ỹᵀ accumulated in one pass; a union of groups adds them, and
+
+    F_cᵀF_c = Σx̃x̃ᵀ − (Σx̃)(Σx̃)ᵀ/n,   F_cᵀy_c = Σx̃ỹᵀ − (Σx̃)(Σỹ)ᵀ/n,   m = c + Σx̃/n,
+
+so the K cross-validation fits (each on the other K − 1 folds) and the refit on all rows cost one
+pass over the rows, not K + 1. The QR fallback needs the rows: a blocked (TSQR) QR of [1, x̃, ỹ]
+per group (each block stacked on the factor so far), the groups' factors stacked and factored
+again for a union; with the column of ones first, the rest of R is the R factor of the centred
+[F_c, y_c], whose first D rows are [R₀, Q₀ᵀy_c]. The error curves are sums over rows of
+(ŷ_d − y)² and of correct arg-maxes, accumulated a block at a time: a block's ŷ_d for all d is an
+n_b × D × t array, so the working memory is bounded by the block size (plus the O(n) row indices
+of the folds), whatever n.
 
 Selection: for each d the ridge strength α_d is the one with the smallest validation error (the
 given validation set, or a split of the training rows; in that case the probe is refit on all the
@@ -151,7 +168,9 @@ class _Encoding:
 
 # --- the one-pass path --------------------------------------------------------------------------
 CHOLESKY_MAX_RATIO = 1e8
-"""Cholesky of F_cᵀF_c + αI when max diag(F_cᵀF_c) ≤ this × α; QR of [R₀; √α I] otherwise."""
+"""Cholesky of F_cᵀF_c + αI when max diag(F_cᵀF_c) ≤ this × α; QR of [R₀; √α I] otherwise
+(R₀ by the blocked TSQR, which keeps the rows' conditioning: a jittered Cholesky of the Gram
+matrix would square it, the very loss the fallback exists to avoid)."""
 
 _BLOCK_BYTES = 16 * 1024**2
 """Working memory of one row block: its centred features and its prefix predictions."""
