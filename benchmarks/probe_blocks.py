@@ -7,12 +7,14 @@ Data (synthetic, seeded): ``--rows`` training and as many test rows of ``--dims`
 Gaussian features with column scales decaying from 1 to e^{-0.01 D} (as extended eigenfunctions
 roughly are), a standardised regression target that depends on the first five columns plus noise.
 Both implementations run ``ridge_probe_curve(F_train, y_train, F_test=..., y_test=...,
-cv_folds=--folds)`` with the default eight ridge strengths, the configuration ``evaluate`` uses.
+cv_folds=--folds)`` with the default eight ridge strengths, the configuration ``evaluate`` uses
+for its probe (``--folds 0``: one seeded 20 % validation split of the training rows and a refit,
+the configuration of its probe on the raw D₀ extended eigenfunctions).
 The old one is ``src/contextures/evaluation/probes.py`` at ``--old-rev``, loaded from git into
 this process. BLAS is limited to ``--threads`` threads (threadpoolctl) for both. Each side is
 timed once without tracing, then run once more under ``tracemalloc`` for its peak allocation
 (numpy's arrays included; the inputs are allocated before tracing starts). Raw output:
-``<out>/probe-blocks-<rows>x<dims>.json``.
+``<out>/probe-blocks-<rows>x<dims>-folds<folds>.json``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def synthetic(rows: int, dims: int, seed: int = 0):
 
 def run(module, data, folds):
     F, y, Ft, yt = data
-    return module.ridge_probe_curve(F, y, F_test=Ft, y_test=yt, cv_folds=folds)
+    return module.ridge_probe_curve(F, y, F_test=Ft, y_test=yt, cv_folds=folds or None)
 
 
 def main() -> None:
@@ -103,7 +105,7 @@ def main() -> None:
         error=[a.error, b.error], error_at_d_val=[a.error_at_d_val, b.error_at_d_val])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"probe-blocks-{args.rows}x{args.dims}.json"
+    path = out / f"probe-blocks-{args.rows}x{args.dims}-folds{args.folds}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
 
