@@ -336,20 +336,19 @@ def _curves(rows: _Rows, path: _PrefixRidge, solutions: list[tuple[np.ndarray, n
     n) at the end.
     """
     D, t = path.D, path.y_mean.size
-    weights = [_prefix_weights(Ra, z).reshape(D, D * t) for Ra, z in solutions]
     sse = np.zeros((len(solutions), D))
     hits = None if rows.enc.task == "regression" else np.zeros((len(solutions), D))
-    for Fb, Yb, labels in rows.blocks(_block_rows(D, t)):
-        Gc = Fb - path.f_mean
-        E = (Yb - path.y_mean)[:, None, :]
-        for a, W in enumerate(weights):
+    for a, (Ra, z) in enumerate(solutions):  # one D × D t weight matrix in memory at a time
+        W = _prefix_weights(Ra, z).reshape(D, D * t)
+        for Fb, Yb, labels in rows.blocks(_block_rows(D, t)):
+            Gc = Fb - path.f_mean
             if t == 1:  # W is upper triangular: (G_b − m) W by a triangular product, half the work
                 pred = dtrmm(1.0, W, Gc.T, side=0, lower=0, trans_a=1).T[:, :, None]
             else:
                 pred = (Gc @ W).reshape(-1, D, t)  # n_b × D × t, ŷ_d − ȳ
             if hits is not None:
                 hits[a] += ((pred + path.y_mean).argmax(axis=2) == labels[:, None]).sum(axis=0)
-            pred -= E
+            pred -= (Yb - path.y_mean)[:, None, :]
             sse[a] += np.einsum("idk,idk->d", pred, pred)
     mse = sse / (rows.n * t)
     return mse, None if hits is None else hits / rows.n
