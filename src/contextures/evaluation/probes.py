@@ -37,8 +37,8 @@ its moments n_g, Σx̃, Σỹ, Σx̃x̃ᵀ, Σx̃ỹᵀ accumulated in one pass;
 
     F_cᵀF_c = Σx̃x̃ᵀ − (Σx̃)(Σx̃)ᵀ/n,   F_cᵀy_c = Σx̃ỹᵀ − (Σx̃)(Σỹ)ᵀ/n,   m = c + Σx̃/n,
 
-so the K cross-validation fits (each on the other K − 1 folds) and the refit on all rows cost one
-pass over the rows, not K + 1. The QR fallback needs the rows: a blocked (TSQR) QR of [1, x̃, ỹ]
+so the K cross-validation fits (fold k's Gram matrix: the total's minus the held-out fold's) and
+the refit on all rows cost one pass over the rows, not K + 1. The QR fallback needs the rows: a blocked (TSQR) QR of [1, x̃, ỹ]
 per group (each block stacked on the factor so far), the groups' factors stacked and factored
 again for a union; with the column of ones first, the rest of R is the R factor of the centred
 [F_c, y_c], whose first D rows are [R₀, Q₀ᵀy_c]. The error curves are sums over rows of
@@ -213,6 +213,10 @@ class _Moments:
         return _Moments(self.n + other.n, self.sx + other.sx, self.sy + other.sy,
                         self.xx + other.xx, self.xy + other.xy)
 
+    def __sub__(self, other: _Moments) -> _Moments:
+        return _Moments(self.n - other.n, self.sx - other.sx, self.sy - other.sy,
+                        self.xx - other.xx, self.xy - other.xy)
+
 
 class _Design:
     """The probe's training rows split into groups (CV folds, fit/validation rows, or one group),
@@ -230,6 +234,9 @@ class _Design:
                 shift_y += Yb.sum(axis=0)
         self.shift_x, self.shift_y = shift_x / total, shift_y / total
         self.moments = [self._moments(g) for g in groups]
+        self.total = self.moments[0]
+        for m in self.moments[1:]:
+            self.total = self.total + m
         self._r = None
 
     def _moments(self, group: _Rows) -> _Moments:
@@ -246,11 +253,12 @@ class _Design:
         return m
 
     def ridge(self, members) -> _PrefixRidge:
-        """The prefix ridge fitted on the union of the groups ``members``."""
-        members = list(members)
-        m = self.moments[members[0]]
-        for g in members[1:]:
-            m = m + self.moments[g]
+        """The prefix ridge fitted on the union of the groups ``members`` (its moments: the
+        total's, less those of the groups left out, O(D²) per group whatever their number)."""
+        members = sorted(members)
+        m = self.total
+        for g in sorted(set(range(len(self.groups))) - set(members)):
+            m = m - self.moments[g]
         return _PrefixRidge(m, self.shift_x, self.shift_y, lambda: self._r_factor(members))
 
     def _r_factor(self, members) -> tuple[np.ndarray, np.ndarray]:
