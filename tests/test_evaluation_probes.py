@@ -431,3 +431,17 @@ def test_working_memory_is_bounded_by_the_block_not_the_rows(monkeypatch):
         assert whole < 4 * block + (D + 64) * n
     assert peaks[24_000][1] < 8 * D * 24_000 / 2  # under half a copy of F
     assert peaks[24_000][0] <= peaks[6_000][0] + 64 * 1024
+
+
+def test_leave_one_out_folds_equal_the_reference():
+    # K = n folds: each fit's moments are the total's less one row's
+    from sklearn.model_selection import KFold
+
+    F, y, _, _, Ft, yt = probe_problem("regression", 40, 5, seed=9)
+    alphas = (1e-2, 1.0, 30.0)
+    curve = ridge_probe_curve(F, y, F_test=Ft, y_test=yt, alphas=alphas, cv_folds=40)
+    folds = [val for _, val in KFold(40, shuffle=True, random_state=0).split(F)]
+    val, test, _ = reference_errors(F, y, None, None, Ft, yt, alphas, "regression", folds)
+    best = val.argmin(0)
+    np.testing.assert_allclose(curve.val_errors, val[best, np.arange(5)], rtol=1e-9)
+    np.testing.assert_allclose(curve.errors, test[best, np.arange(5)], rtol=1e-9)
