@@ -24,8 +24,8 @@ import scipy.sparse as sp
 
 from contextures.contexts import make_context
 from contextures.contexts.operator import ContextOperator
-from contextures.spectral import solve, solve_krylov
 from contextures.experiments.spectral_bench import CASES, load_table
+from contextures.spectral import solve, solve_krylov
 
 SETTINGS = {
     "M, one-thread products": {"power": 1, "split": False},

@@ -11,8 +11,8 @@ import argparse
 import time
 
 from contextures.contexts import make_context
-from contextures.spectral import iterative
 from contextures.experiments.spectral_bench import CASES, load_table
+from contextures.spectral import iterative
 
 PHASES = ("GramProducts", "block_krylov_schur", "_refine64", "finish")
 

@@ -7,8 +7,8 @@ import pytest
 
 from contextures.cli.app import main
 from contextures.datasets import prepare
-from contextures.spectral import Contexture
 from contextures.experiments import spectral_bench
+from contextures.spectral import Contexture
 
 
 def test_spectrum_json_has_exactly_the_contract(tmp_path, capsys):
