@@ -18,7 +18,7 @@ run: setup
 	$(BIN)/contextures run --out results/run-abalone
 
 test: setup
-	$(BIN)/python -m pytest -q --cov=contextures --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -q -n auto --cov=contextures --cov-report=term:skip-covered
 
 bench: setup
 	$(BIN)/python -m pytest -q -m slow
