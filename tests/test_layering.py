@@ -33,12 +33,8 @@ LEVELS = {
     "cli": 8,
 }
 
-KNOWN_UPWARD = {
-    # The time guard (a floor module) estimates a Krylov solve with the solver's own parameter
-    # rule, spectral.iterative.krylov_parameters, imported inside two functions. Listed so that
-    # any new upward import fails; remove the entry once that rule lives below the guard.
-    ("", "spectral"): {"_timeguard.py"},
-}
+KNOWN_UPWARD: dict[tuple[str, str], set[str]] = {}
+"""Upward imports allowed by name (none: any upward import fails)."""
 
 
 def _level_name(dotted: str) -> str | None:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._blocks import krylov_block_size
 from .exceptions import ParameterError, TimeBudgetError
 
 PRODUCTS_PER_COMPONENT = 30
@@ -201,7 +202,6 @@ def iterative_products(d: int) -> int:
 def matrix_free_passes(n: int, d: int, solver: str) -> tuple[float, str]:
     """Passes over the rows a solve of a matrix-free operator takes, and the reasoning."""
     from .spec import parse_spec
-    from .spectral.iterative import krylov_parameters
 
     try:
         call = parse_spec(solver)
@@ -215,7 +215,7 @@ def matrix_free_passes(n: int, d: int, solver: str) -> tuple[float, str]:
     if name == "arpack":
         products = iterative_products(d)
         return 2.0 * products, f"arpack: about {products} one-column products, two passes each"
-    b = int(params.get("block_size") or krylov_parameters(n, d, "matrix_free")[0])
+    b = int(params.get("block_size") or krylov_block_size(d, "matrix_free"))
     products = iterative_products(d)
     passes = 2.0 * math.ceil(products / b)
     return passes, (f"{'krylov' if name in ('dense', 'svd_thin', 'auto') else name} on the "
@@ -269,13 +269,11 @@ def dense_seconds(n: int) -> float:
 
 def estimate_solve(op, name: str, d: int, options: dict) -> Estimate:
     """How long solver ``name`` will take on ``op`` for d components (module docstring)."""
-    from .spectral.iterative import krylov_parameters
-
     n, m = op.shape
     rng = np.random.default_rng(12345)   # the probe's own stream: the solve's is untouched
     if name in ("krylov", "matrix_free", "arpack", "nystrom"):
         b = (1 if name == "arpack" else
-             int(options.get("block_size") or krylov_parameters(n, d, op.kind)[0]))
+             int(options.get("block_size") or krylov_block_size(d, op.kind)))
         if name == "nystrom":
             products = int(options.get("m") or max(2 * d, 200))
             b = 32

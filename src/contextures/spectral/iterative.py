@@ -36,6 +36,7 @@ from contextlib import nullcontext
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .._blocks import krylov_block_size
 from .._memory import check_allocation, fits
 from ..exceptions import ConvergenceWarning, ParameterError
 from ..validation import checked_keywords
@@ -67,10 +68,7 @@ def krylov_parameters(n: int, d: int, kind: str, block_size: int | None = None,
     max_basis = keep + max(2b, keep) rounded to whole blocks: about 2.5 d for large d.
     """
     if block_size is None:
-        if kind in ("dense", "matrix_free"):
-            block_size = 32 if d >= 64 else 16 if d >= 16 else 8
-        else:
-            block_size = 16 if d >= 64 else 8 if d >= 8 else 4
+        block_size = krylov_block_size(d, kind)
     b = int(block_size)
     if keep is None:
         keep = d + max(2 * b, math.ceil(d / 4))
