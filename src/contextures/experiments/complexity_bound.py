@@ -30,7 +30,6 @@ and the best measured error over d (does a smaller κ mean a smaller error?).
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -258,11 +257,9 @@ def bound_table(summary: dict) -> str:
 
 def write_outputs(summary: dict, out_dir) -> list[Path]:
     """``summary.json`` and ``table.md``."""
-    from ..reports.files import write_text
+    from ..reports.records import write_summary_and_table
 
-    out = Path(out_dir)
-    return [write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
-            write_text(out / "table.md", bound_table(summary))]
+    return write_summary_and_table(out_dir, summary, bound_table(summary))
 
 
 def describe(settings: BoundSettings) -> list[str]:

@@ -28,7 +28,6 @@ The ICLR 2023 result predicts gap → 0 for the reweighting probes as D passes n
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,14 +189,12 @@ def grw_table(summary: dict) -> str:
 
 def write_outputs(summary: dict, out_dir) -> list[Path]:
     """``summary.json``, ``table.md`` and ``grw.png`` (gap to ERM against width)."""
-    from ..reports.files import write_text
+    from ..reports.records import write_summary_and_table
     from ..reports.shift import gap_against_width
 
-    out = Path(out_dir)
-    return [write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
-            write_text(out / "table.md", grw_table(summary)),
+    return [*write_summary_and_table(out_dir, summary, grw_table(summary)),
             gap_against_width(summary["rows"], [p for p in PROBES if p != "erm"],
-                              out / "grw.png")]
+                              Path(out_dir) / "grw.png")]
 
 
 def run_grw_bench(out_dir, settings: GrwSettings, **runner) -> dict:

@@ -58,3 +58,17 @@ def read_csv_rows(text: str, numbers: Sequence[str] = (), flags: Sequence[str] =
             out[c] = row.get(c) == "True"
         rows.append(out)
     return rows
+
+
+def write_summary_and_table(out_dir, summary: Mapping[str, Any], table: str) -> list:
+    """``summary.json`` (JSON-safe, indented) and ``table.md`` in ``out_dir``, atomically; their
+    paths."""
+    import json
+    from pathlib import Path
+
+    from .files import write_text
+
+    out = Path(out_dir)
+    return [write_text(out / "summary.json",
+                       json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n"),
+            write_text(out / "table.md", table)]
