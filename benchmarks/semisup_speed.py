@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     from sklearn.semi_supervised import LabelSpreading
     from threadpoolctl import threadpool_limits
 
-    from contextures.experiments.semisup import draw_labelled
+    from contextures.experiments.semisup_methods import draw_labelled
     from contextures.semisupervised import STKR
 
     X, y, names = load(args.rows)

@@ -7,13 +7,12 @@ import pytest
 
 from contextures.cli.app import main
 from contextures.exceptions import ParameterError
-from contextures.experiments.semisup import (
+from contextures.experiments.semisup import SemisupSettings, summarize
+from contextures.experiments.semisup_methods import (
     BASELINES,
-    SemisupSettings,
     draw_labelled,
     labelled_count,
     parse_amount,
-    summarize,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")

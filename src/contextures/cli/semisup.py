@@ -50,13 +50,13 @@ def semisup(
     from .._memory import resolve_budget
     from ..contexts import make_context
     from ..exceptions import ParameterError
-    from ..experiments.semisup import (
+    from ..experiments.semisup import pool_and_test
+    from ..experiments.semisup_methods import (
         METHODS,
         compare_methods,
         draw_labelled,
         labelled_count,
         parse_amount,
-        pool_and_test,
     )
     from ..semisupervised import parse_transform
 

@@ -2,7 +2,7 @@
 
 One cell per (dataset, context, seed), on the same pool / test split and labelled draw as the
 semi-supervised bench (:func:`~contextures.experiments.semisup.pool_and_test`,
-:func:`~contextures.experiments.semisup.draw_labelled`, 5 % of the pool labelled by default):
+:func:`~contextures.experiments.semisup_methods.draw_labelled`, 5 % of the pool labelled by default):
 
 1. the exact top-D contexture of the context, fitted on the pool (every row, labels unused), its
    singular values s_1..s_D and the context complexity κ of the fitted context
@@ -58,7 +58,8 @@ def bound_cell(dataset: str, context: str, seed: int, fraction: float = 0.05,
     """κ, the bound's terms and the measured probe error at each d (module docstring)."""
     from ..evaluation.complexity import bound_terms, context_complexity, target_coefficients
     from ..spectral import Contexture
-    from .semisup import draw_labelled, pool_and_test
+    from .semisup import pool_and_test
+    from .semisup_methods import draw_labelled
 
     X_pool, y_pool, X_test, y_test, task = pool_and_test(dataset, seed, max_rows)
     labelled = draw_labelled(y_pool, fraction, task, random_state=seed)
