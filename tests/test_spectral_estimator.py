@@ -21,7 +21,7 @@ def data():
 
 
 def dense_reference(P):
-    """Spec §2 by hand: M = P diag(c)^{-1} Pᵀ (uniform π), eigenvalues descending."""
+    """docs/theory.md §4 by hand: M = P diag(c)^{-1} Pᵀ (uniform π), eigenvalues descending."""
     P = P.toarray() if sp.issparse(P) else np.asarray(P)
     c = P.sum(0)
     keep = c > 0
