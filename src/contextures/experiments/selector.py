@@ -236,10 +236,10 @@ def estimate_seconds(plan: SelectionPlan, settings: SelectorSettings, *, n_scan:
     from ..spectral.threads import solver_threads
 
     rows = min(settings.check_rows, plan.n_fit)
+    fold_rows = rows * (settings.check_folds - 1) / settings.check_folds
     with solver_threads():   # timed with the thread count a solve in this process would use
         unit = _timeguard.dense_seconds(plan.n_fit)
-        fold = _timeguard.dense_seconds(int(rows * (settings.check_folds - 1)
-                                            / settings.check_folds))
+    fold = unit * (fold_rows / plan.n_fit) ** 3   # the same n³ scaling, without a second probe
     per_candidate = 2.0 * (unit + settings.check_folds * fold)
     seconds = (n_scan * 0.5 * unit + n_candidates * per_candidate) / max(1, workers)
     return _timeguard.Estimate(
