@@ -2,13 +2,13 @@
 
     python benchmarks/encoders_weights.py [--seeds 3] [--threads 1] [--out DIR]
 
-See :mod:`contextures.encoders.bench` for the sections and what each run measures.
+See :mod:`contextures.experiments.encoder_bench` for the sections and what each run measures.
 """
 
 import argparse
 from pathlib import Path
 
-from contextures.encoders.bench import run
+from contextures.experiments.encoder_bench import run
 
 ROOT = Path(__file__).resolve().parent
 

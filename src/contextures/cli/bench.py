@@ -68,7 +68,7 @@ def encoders(
                                       "SECTION.md is written when all four run."),
 ) -> None:
     """Encoders under weights and batches: mini-batch estimates, P_X, Laplacian edges."""
-    from ..encoders.bench import run
+    from ..experiments.encoder_bench import run
 
     unknown = sorted(set(sections) - set("ABCD"))
     if unknown or not sections:

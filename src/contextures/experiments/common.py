@@ -78,11 +78,10 @@ def group_results(records: Sequence[Mapping[str, Any]], key: Callable[[Mapping[s
                   ) -> tuple[dict[Any, list[Any]], list[dict[str, Any]]]:
     """The results of the successful cell records grouped by ``key(config)`` (in record order),
     and the failed records as {key, error}."""
+    from ..runner.study import partition_records
+
+    ok, failed = partition_records(records)
     groups: dict[Any, list[Any]] = {}
-    failed = []
-    for rec in records:
-        if rec["status"] != "ok":
-            failed.append({"key": rec["key"], "error": rec.get("error")})
-            continue
+    for rec in ok:
         groups.setdefault(key(rec["config"]), []).append(rec["result"])
     return groups, failed

@@ -156,16 +156,13 @@ def _spearman(a, b) -> float | None:
 
 def summarize(records, settings: BoundSettings, run=None) -> dict:
     """Holds / tightness over every (dataset, context, d), and κ's ranking of contexts."""
+    from ..runner.study import partition_records
     from .semisup import short_name
 
-    rows, failed = [], []
-    for rec in records:
-        cfg = rec["config"]
-        if rec.get("status") != "ok":
-            failed.append({"dataset": cfg["dataset"], "context": cfg["context"],
-                           "error": rec.get("error")})
-            continue
-        res = rec["result"]
+    ok, failed = partition_records(records, ("dataset", "context"))
+    rows = []
+    for rec in ok:
+        cfg, res = rec["config"], rec["result"]
         for entry in res["dims"]:
             rows.append({"dataset": short_name(cfg["dataset"]), "context": cfg["context"],
                          "seed": cfg["seed"], "task": res["task"], "n": res["n_labelled"],

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import ParameterError
-from ..runner import Cell
+from ..runner import Cell, partition_records
 
 PROBES = ("erm", "reweight", "cvar", "chi2", "doro")
 
@@ -124,11 +124,8 @@ def summarize(records, settings=None, run=None) -> dict:
     """Per (λ, width, probe): the median over seeds of the test errors and of the gap."""
     by: dict[tuple, list] = {}
     meta: dict[int, dict] = {}
-    failed = []
-    for rec in records:
-        if rec.get("status") != "ok":
-            failed.append({"key": rec.get("key"), "error": rec.get("error")})
-            continue
+    ok, failed = partition_records(records)
+    for rec in ok:
         res = rec["result"]
         meta.setdefault(res["width"], {"features": res["features"], "n_train": res["n_train"],
                                        "rank": []})["rank"].append(res["rank"])
@@ -152,8 +149,7 @@ def summarize(records, settings=None, run=None) -> dict:
     if settings is not None:
         summary["protocol"] = settings.protocol()
     if run is not None:
-        summary["run"] = {"computed": run.grid.done, "reused": run.grid.skipped,
-                          "seconds": round(run.elapsed_seconds, 1)}
+        summary["run"] = run.counts()
     return summary
 
 

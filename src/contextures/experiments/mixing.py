@@ -32,7 +32,7 @@ from ..datasets import prepare
 from ..reports.figures import relative_error_bars, short_dataset_name
 from ..reports.files import write_text
 from ..reports.summaries import mixing_table
-from ..runner import Cell, Study, worker_cache
+from ..runner import Cell, Study, partition_records, worker_cache
 from ..spectral import Contexture
 from .common import labelled_suite
 
@@ -166,14 +166,10 @@ def mixing_cell(dataset: str, candidate: str, split_seed: int = 0, n_components:
 def summarize(records, settings: MixingSettings, run=None) -> dict:
     """Per dataset: best single, best mixture, baselines; how often and by how much mixing wins."""
     singles, mixtures = settings.singles, settings.mixtures
+    ok, failed = partition_records(records, ("dataset", "candidate"))
     by_dataset: dict[str, dict[str, dict]] = {}
-    failed = []
-    for rec in records:
+    for rec in ok:
         cfg = rec["config"]
-        if rec.get("status") != "ok":
-            failed.append({"dataset": cfg["dataset"], "candidate": cfg["candidate"],
-                           "error": rec.get("error")})
-            continue
         by_dataset.setdefault(cfg["dataset"], {})[cfg["candidate"]] = rec["result"]
     rows = []
     for name, res in by_dataset.items():

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._io import atomic_save_figure
 from ..exceptions import DataError
-from ..runner import Cell, worker_cache
+from ..runner import Cell, partition_records, worker_cache
 from .semisup_methods import (
     BASELINES,
     FRACTIONS,
@@ -168,18 +168,13 @@ def summarize(records, settings: SemisupSettings, run=None) -> dict:
     """Per (dataset, fraction): each method's error averaged over seeds; wins and median ratios,
     over every dataset and over each half of :func:`offline_halves` that the run covers."""
     fractions = settings.fractions
-    failed = []
+    ok, failed = partition_records(records, ("dataset", "fraction", "seed"))
     table: dict[tuple[str, float], dict[str, list[float]]] = {}
     tasks: dict[str, str] = {}
     sizes: dict[tuple[str, float], list[int]] = {}
-    for rec in records:
-        cfg = rec["config"]
+    for rec in ok:
+        cfg, res = rec["config"], rec["result"]
         key = (cfg["dataset"], float(cfg["fraction"]))
-        if rec.get("status") != "ok":
-            failed.append({"dataset": cfg["dataset"], "fraction": cfg["fraction"],
-                           "seed": cfg["seed"], "error": rec.get("error")})
-            continue
-        res = rec["result"]
         tasks[cfg["dataset"]] = res["task"]
         sizes.setdefault(key, []).append(res["n_labelled"])
         for name, r in res["methods"].items():

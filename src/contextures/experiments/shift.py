@@ -32,7 +32,6 @@ and on the majority group only; ``table.md``, ``summary.json``, ``shift.png``.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import DataError, ParameterError
-from ..runner import Cell
+from ..runner import Cell, partition_records
 
 PROBES = ("erm", "reweight", "cvar", "chi2", "doro")
 FEATURES = ("contexture", "raw")
@@ -297,15 +296,13 @@ def _name_of(spec: str) -> str:
 def summarize(records, settings=None, run=None) -> dict:
     """Rows (dataset, pretraining, feature set) with every probe's average and worst-group error;
     medians per probe; where DORO's worst-group error is at most ERM's."""
-    rows, failed = [], []
-    for rec in records:
-        cfg = rec["config"]
+    ok, failed = partition_records(records, ("dataset", "pretrain"))
+    for fl in failed:
+        fl["dataset"] = _name_of(fl["dataset"])
+    rows = []
+    for rec in ok:
+        cfg, res = rec["config"], rec["result"]
         name = _name_of(cfg["dataset"])
-        if rec.get("status") != "ok":
-            failed.append({"dataset": name, "pretrain": cfg["pretrain"],
-                           "error": rec.get("error")})
-            continue
-        res = rec["result"]
         diag = res["diagnostic"]
         angles = diag.get("principal_angles") or []
         base = diag.get("baseline_angles") or []
@@ -352,77 +349,18 @@ def summarize(records, settings=None, run=None) -> dict:
     if settings is not None:
         summary["protocol"] = settings.protocol()
     if run is not None:
-        summary["run"] = {"computed": run.grid.done, "reused": run.grid.skipped,
-                          "failed": run.grid.failed + run.grid.skipped_failed,
-                          "seconds": round(run.elapsed_seconds, 1)}
+        summary["run"] = run.counts()
     return summary
-
-
-def _f(x, spec=".3f") -> str:
-    from ..reports.markdown import fmt
-
-    return fmt(x if not isinstance(x, float) or math.isfinite(x) else None, spec)
-
-
-def shift_table(summary: dict) -> str:
-    """Markdown: per feature set, one row per (dataset, pretraining), every probe's
-    average / worst-group test error, and the diagnostic."""
-    from ..reports.markdown import markdown_table
-
-    lines = ["# Distribution shift: robust probes on the contexture and on raw features", ""]
-    protocol = summary.get("protocol")
-    if protocol:
-        lines += [f"Context `{protocol['context']}`, d₀ = {protocol['n_components']}, at most "
-                  f"{protocol['max_rows']} rows per dataset, contexture fitted on at most "
-                  f"{protocol['max_fit']} pretrain rows, split seed {protocol['split_seed']}.", ""]
-    lines += ["Cells: average test error / worst-group test error (regression: MSE of the "
-              "standardised target; classification: misclassification rate). Pretrain `all`: "
-              "every group's pretrain rows; `majority`: the largest group's only. κ: condition "
-              "number of the features' covariance on the downstream rows; θ: median principal "
-              "angle (degrees) between the pretrained and the refitted top spaces, beside the "
-              "sampling baseline θ₀ (a refit on as many rows of the pretraining population).", ""]
-    for feature_set in FEATURES:
-        sub = [r for r in summary["rows"] if r["features"] == feature_set]
-        if not sub:
-            continue
-        lines += [f"## Features: {feature_set}", ""]
-        head = ["dataset", "group", "task", "pretrain", *PROBES, "κ", "θ / θ₀", "captured Q / P"]
-        body = []
-        for r in sub:
-            e = r["errors"]
-            cells = [f"{_f(e[p]['average'])} / {_f(e[p]['worst'])}" if p in e else "-"
-                     for p in PROBES]
-            angle = "-" if r["median_angle"] is None else (
-                f"{math.degrees(r['median_angle']):.1f} / "
-                f"{_f(None if r['median_baseline_angle'] is None else math.degrees(r['median_baseline_angle']), '.1f')}")
-            body.append([r["dataset"], r["group"], r["task"][:5], r["pretrain"], *cells,
-                         _f(r["condition_number"], ".2f"), angle,
-                         f"{_f(r['captured_target'], '.2f')} / {_f(r['captured_source'], '.2f')}"])
-        lines += markdown_table(head, body) + [""]
-    lines += ["## Medians over datasets", ""]
-    body = []
-    for label, med in summary["medians"].items():
-        body.append([label, *[f"{_f(med[p]['average'])} / {_f(med[p]['worst'])}" if p in med
-                              else "-" for p in PROBES]])
-    lines += markdown_table(["pretrain/features", *PROBES], body) + [""]
-    lines += ["## DORO against ERM (worst-group error)", ""]
-    body = [[label, v["datasets"], v["doro_at_most_erm"], _f(v["median_ratio"]),
-             ", ".join(v["worse"]) or "-"] for label, v in summary["doro_vs_erm"].items()]
-    lines += markdown_table(["pretrain/features", "datasets", "DORO ≤ ERM",
-                             "median DORO/ERM", "DORO worse on"], body) + [""]
-    for fl in summary["failed"]:
-        lines.append(f"- failed: {fl['dataset']} ({fl['pretrain']}): {fl['error']}")
-    return "\n".join(lines) + "\n"
 
 
 def write_outputs(summary: dict, out_dir) -> list[Path]:
     """``summary.json``, ``table.md`` and ``shift.png`` (worst-group against average error)."""
     from ..reports.files import write_text
-    from ..reports.shift import worst_against_average
+    from ..reports.shift import shift_table, worst_against_average
 
     out = Path(out_dir)
     paths = [write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
-             write_text(out / "table.md", shift_table(summary))]
+             write_text(out / "table.md", shift_table(summary, PROBES, FEATURES))]
     paths.append(worst_against_average(summary["rows"], PROBES, out / "shift.png"))
     return paths
 

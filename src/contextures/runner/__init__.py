@@ -10,15 +10,9 @@
 """
 
 from .cells import Cell
-from .grid import (
-    CorruptCellWarning,
-    GridResult,
-    GridSummary,
-    load_grid_config,
-    load_results,
-    run_grid,
-)
-from .study import RunInfo, Study, StudyResult, StudySettings, run_study
+from .grid import GridResult, GridSummary, run_grid
+from .store import CorruptCellWarning, load_grid_config, load_results
+from .study import RunInfo, Study, StudyResult, StudySettings, partition_records, run_study
 from .worker_cache import clear_worker_cache, worker_cache
 
 __all__ = [
@@ -34,6 +28,7 @@ __all__ = [
     "load_grid_config",
     "load_results",
     "run_grid",
+    "partition_records",
     "run_study",
     "worker_cache",
 ]

@@ -60,7 +60,6 @@ each cell seeds itself from its configuration. Floats survive the JSON round tri
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import time
@@ -74,8 +73,6 @@ from .._io import atomic_write_text, directory_lock, remove_temp_files
 from ..exceptions import GridBackendError, ModelFileError, ParameterError, ResultsConflictError
 from .backends import available_cores, run_dask, run_joblib, run_serial
 from .cells import (
-    RECORD_FORMAT,
-    RECORD_FORMAT_VERSION,
     Cell,
     CellTask,
     canonical_json,
@@ -83,12 +80,18 @@ from .cells import (
     record_checksum,
     resolve_function,
 )
-
-GRID_FILE = "grid.json"
-CELLS_DIR = "cells"
-GRID_FORMAT = "contextures-grid"
-GRID_FORMAT_VERSION = 1
-CORRUPT_SUFFIX = ".corrupt"
+from .store import (
+    GRID_FILE,
+    cell_path,
+    cells_dir,
+    describe_diff,
+    diff_keys,
+    load_grid_config,
+    read_record,
+    remove_records,
+    set_aside,
+    write_grid_file,
+)
 
 BACKENDS = ("serial", "joblib", "dask")
 RESUME_MODES = ("auto", "force", "overwrite")
@@ -98,10 +101,6 @@ def check_backend(backend: str) -> None:
     """An unknown backend is a :class:`ParameterError` (commands call this before loading data)."""
     if backend not in BACKENDS:
         raise ParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-
-
-class CorruptCellWarning(UserWarning):
-    """A cell record on disk is unreadable or inconsistent and was skipped or set aside."""
 
 
 @dataclass(frozen=True)
@@ -129,171 +128,6 @@ class GridResult(NamedTuple):
 
     records: list[dict[str, Any]]
     summary: GridSummary
-
-
-# --- the directory ------------------------------------------------------------------------------
-def _cells_dir(out_dir: Path) -> Path:
-    return out_dir / CELLS_DIR
-
-
-def _cell_path(out_dir: Path, cell_id: str) -> Path:
-    return _cells_dir(out_dir) / f"{cell_id}.json"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ModelFileError(f"{path}: not UTF-8 text ({exc})") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: not valid JSON, truncated or corrupted ({exc})") from exc
-
-
-def validate_record(obj: Any, path: Path) -> dict[str, Any]:
-    """Check that ``obj`` is a complete cell record for the file ``path``; return it."""
-    def bad(reason: str) -> ModelFileError:
-        return ModelFileError(f"{path}: not a valid cell record ({reason})")
-
-    if not isinstance(obj, dict):
-        raise bad(f"a JSON {type(obj).__name__}, expected an object")
-    if obj.get("format") != RECORD_FORMAT:
-        raise bad(f"format {obj.get('format')!r}, expected {RECORD_FORMAT!r}")
-    version = obj.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise bad("format_version missing")
-    if version > RECORD_FORMAT_VERSION:
-        raise bad(f"format_version {version} was written by a newer contextures "
-                  f"(this one reads up to {RECORD_FORMAT_VERSION})")
-    if obj.get("cell_id") != path.stem:
-        raise bad(f"cell_id {obj.get('cell_id')!r} does not match the file name")
-    for name, kind in (("key", str), ("fn", str), ("config", dict)):
-        if not isinstance(obj.get(name), kind):
-            raise bad(f"{name!r} missing or not a {kind.__name__}")
-    status = obj.get("status")
-    if status == "ok":
-        if not isinstance(obj.get("result"), dict):
-            raise bad("status 'ok' without a result object")
-    elif status == "failed":
-        if not isinstance(obj.get("error"), str):
-            raise bad("status 'failed' without an error message")
-    else:
-        raise bad(f"status {status!r}, expected 'ok' or 'failed'")
-    if version >= 2:
-        try:
-            config_hash = config_sha256(canonical_json(obj["config"]))
-        except ParameterError:   # e.g. NaN in a hand-edited config
-            config_hash = None
-        if obj.get("config_sha256") != config_hash:
-            raise bad("config_sha256 does not match its configuration")
-        if obj.get("checksum") != record_checksum(obj):
-            raise bad("checksum does not match its content (edited or damaged)")
-    return obj
-
-
-def _read_record(path: Path) -> dict[str, Any]:
-    return validate_record(_read_json(path), path)
-
-
-def _set_aside(path: Path, reason: str) -> None:
-    target = path.with_name(path.name + CORRUPT_SUFFIX)
-    warnings.warn(f"{reason}; moved to {target.name} and recomputing the cell",
-                  CorruptCellWarning, stacklevel=3)
-    with contextlib.suppress(OSError):
-        os.replace(path, target)
-
-
-def _diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys: list[str] = []
-        for name in sorted(set(old) | set(new)):
-            path = f"{prefix}.{name}" if prefix else name
-            if name not in old or name not in new:
-                keys.append(path)
-            else:
-                keys.extend(_diff_keys(old[name], new[name], path))
-        return keys
-    return [] if old == new else [prefix or "<whole configuration>"]
-
-
-def _describe_diff(old: dict[str, Any], new: dict[str, Any], keys: list[str]) -> str:
-    parts = []
-    for key in keys[:8]:
-        def lookup(cfg: Any, dotted: str) -> Any:
-            for part in dotted.split("."):
-                if not isinstance(cfg, dict) or part not in cfg:
-                    return "<absent>"
-                cfg = cfg[part]
-            return cfg
-        parts.append(f"{key}: {lookup(old, key)!r} -> {lookup(new, key)!r}")
-    more = f" (and {len(keys) - 8} more)" if len(keys) > 8 else ""
-    return "; ".join(parts) + more
-
-
-def load_grid_config(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The grid configuration recorded in ``out_dir/grid.json``."""
-    path = Path(out_dir) / GRID_FILE
-    if not path.is_file():
-        raise ModelFileError(f"{Path(out_dir)} holds no grid results ({GRID_FILE} is missing)")
-    obj = _read_json(path)
-    if not isinstance(obj, dict) or obj.get("format") != GRID_FORMAT:
-        raise ModelFileError(f"{path}: not a contextures grid file")
-    version = obj.get("format_version")
-    if not isinstance(version, int) or version > GRID_FORMAT_VERSION:
-        raise ModelFileError(f"{path}: unsupported format_version {version!r}")
-    if not isinstance(obj.get("config"), dict):
-        raise ModelFileError(f"{path}: 'config' missing or not an object")
-    return obj["config"]
-
-
-def _write_grid_file(out_dir: Path, config: dict[str, Any]) -> None:
-    from .. import __version__
-
-    payload = {
-        "format": GRID_FORMAT,
-        "format_version": GRID_FORMAT_VERSION,
-        "config": config,
-        "contextures_version": __version__,
-        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-    atomic_write_text(out_dir / GRID_FILE, json.dumps(payload, indent=2, sort_keys=True,
-                                                      ensure_ascii=False) + "\n")
-
-
-def _remove_records(out_dir: Path) -> None:
-    cells_dir = _cells_dir(out_dir)
-    for path in list(cells_dir.glob("*.json")) + list(cells_dir.glob("*.json" + CORRUPT_SUFFIX)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def load_results(out_dir: str | os.PathLike[str], *, on_corrupt: str = "raise"
-                 ) -> list[dict[str, Any]]:
-    """Read every cell record of a grid directory, sorted by key.
-
-    Only complete files named ``cells/<cell_id>.json`` are read; temporary files left by a killed
-    run and records set aside as ``*.corrupt`` are ignored. A record that is unreadable or
-    inconsistent (truncated JSON, wrong format, a name that is not its identity...) raises
-    :class:`~contextures.exceptions.ModelFileError` naming the file with ``on_corrupt="raise"``
-    (the default), or is skipped with a :class:`CorruptCellWarning` with ``on_corrupt="skip"``.
-    Files are parsed as JSON only: nothing is ever unpickled or executed.
-    """
-    if on_corrupt not in ("raise", "skip"):
-        raise ParameterError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
-    root = Path(out_dir)
-    load_grid_config(root)  # the directory must be a grid directory
-    records = []
-    for path in sorted(_cells_dir(root).glob("*.json")):
-        try:
-            records.append(_read_record(path))
-        except ModelFileError as exc:
-            if on_corrupt == "raise":
-                raise ModelFileError(f"{exc}; delete the file (a rerun recomputes the cell) or "
-                                     "load with on_corrupt='skip'") from exc
-            warnings.warn(f"skipping {exc}", CorruptCellWarning, stacklevel=2)
-    records.sort(key=lambda r: (r["key"], r["cell_id"]))
-    return records
 
 
 # --- the runner ---------------------------------------------------------------------------------
@@ -363,7 +197,7 @@ def _check_functions(cells: Sequence[Cell], backend: str) -> None:
 def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> None:
     """Check or write grid.json, per the resume mode (the directory lock is held)."""
     grid_path = out_dir / GRID_FILE
-    has_records = any(_cells_dir(out_dir).glob("*.json"))
+    has_records = any(cells_dir(out_dir).glob("*.json"))
     if grid_path.exists():
         try:
             old = load_grid_config(out_dir)
@@ -374,14 +208,14 @@ def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> No
             old = None
         if old == config:
             if resume == "overwrite":
-                _remove_records(out_dir)
+                remove_records(out_dir)
             return
         if resume == "auto":
             assert old is not None
-            keys = _diff_keys(old, config)
+            keys = diff_keys(old, config)
             raise ResultsConflictError(
                 f"{str(out_dir)!r} holds results of a different configuration (differing keys: "
-                f"{', '.join(keys)}; {_describe_diff(old, config, keys)}); use another output "
+                f"{', '.join(keys)}; {describe_diff(old, config, keys)}); use another output "
                 "directory, or resume='force' to reuse matching cells / resume='overwrite' to "
                 "start afresh")
     elif has_records and resume == "auto":
@@ -389,28 +223,28 @@ def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> No
             f"{str(out_dir)!r} holds cell records but no {GRID_FILE}, so their configuration is "
             "unknown; use another output directory, or resume='force'/'overwrite'")
     if resume == "overwrite":
-        _remove_records(out_dir)
-    _write_grid_file(out_dir, config)
+        remove_records(out_dir)
+    write_grid_file(out_dir, config)
 
 
 def _existing_record(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
-    path = _cell_path(out_dir, cell.cell_id)
+    path = cell_path(out_dir, cell.cell_id)
     if not path.exists():
         return None
     try:
-        record = _read_record(path)
+        record = read_record(path)
     except ModelFileError as exc:
-        _set_aside(path, str(exc))
+        set_aside(path, str(exc))
         return None
     try:
         same_config = canonical_json(record["config"]) == cell.config_json
     except ParameterError:  # e.g. NaN in a hand-edited config
         same_config = False
     if record["fn"] != cell.fn_name or not same_config:
-        _set_aside(path, f"{path}: record of another computation under this cell's name")
+        set_aside(path, f"{path}: record of another computation under this cell's name")
         return None
     if record["key"] != cell.key:
-        _set_aside(path, f"{path}: record of cell {record['key']!r}, not of {cell.key!r}")
+        set_aside(path, f"{path}: record of cell {record['key']!r}, not of {cell.key!r}")
         return None
     return record
 
@@ -420,7 +254,7 @@ def _write_record(out_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     record["config_sha256"] = config_sha256(canonical_json(record["config"]))
     record["checksum"] = record_checksum(record)
     text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    atomic_write_text(_cell_path(out_dir, record["cell_id"]), text)
+    atomic_write_text(cell_path(out_dir, record["cell_id"]), text)
     return json.loads(text)  # exactly what a later run reads back
 
 
@@ -479,12 +313,12 @@ def run_grid(
     root = Path(out_dir)
     start = time.perf_counter()
     try:
-        _cells_dir(root).mkdir(parents=True, exist_ok=True)
+        cells_dir(root).mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
         raise ParameterError(f"output directory {str(root)!r} is not a directory") from exc
     with directory_lock(root):
         remove_temp_files(root)
-        remove_temp_files(_cells_dir(root))
+        remove_temp_files(cells_dir(root))
         _prepare_directory(root, config, resume)
 
         records: dict[str, dict[str, Any]] = {}

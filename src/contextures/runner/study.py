@@ -72,6 +72,26 @@ class RunInfo:
     grid: GridSummary
     elapsed_seconds: float
 
+    def counts(self) -> dict[str, Any]:
+        """``{"computed", "reused", "failed", "seconds"}``, the block a summary records."""
+        g = self.grid
+        return {"computed": g.done, "reused": g.skipped, "failed": g.failed + g.skipped_failed,
+                "seconds": round(self.elapsed_seconds, 1)}
+
+
+def partition_records(records: Sequence[Mapping[str, Any]], fields: Sequence[str] = ()
+                      ) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
+    """The successful cell records, and the failed ones as ``{field: config[field], …,
+    "error": …}`` (``{"key": …, "error": …}`` when no field is named), both in record order."""
+    ok, failed = [], []
+    for rec in records:
+        if rec.get("status") == "ok":
+            ok.append(rec)
+            continue
+        where = ({f: rec["config"][f] for f in fields} if fields else {"key": rec.get("key")})
+        failed.append({**where, "error": rec.get("error")})
+    return ok, failed
+
 
 @dataclass(frozen=True)
 class Study:

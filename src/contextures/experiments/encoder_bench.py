@@ -44,15 +44,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from contextures._io import atomic_write_text
-from contextures.contexts import GraphContext, RBFContext
-from contextures.contexts.base import Context
-from contextures.contexts.operator import ContextOperator
-from contextures.encoders import ContextureEncoder
-from contextures.encoders import methods as methods_module
-from contextures.encoders import pipeline as pipeline_module
-from contextures.encoders.extraction import kernel_matrices
-from contextures.encoders.kernels import OperatorKernel
+from .._io import atomic_write_text
+from ..contexts import GraphContext, RBFContext
+from ..contexts.base import Context
+from ..contexts.operator import ContextOperator
+from ..encoders import ContextureEncoder
+from ..encoders import methods as methods_module
+from ..encoders import pipeline as pipeline_module
+from ..encoders.extraction import kernel_matrices
+from ..encoders.kernels import OperatorKernel
+from ..reports.encoder_bench import section_markdown
 
 COMMAND = "contextures bench encoders --seeds 3 --threads 1"
 
@@ -326,72 +327,6 @@ def section_d(seeds, threads):
     return info, rows
 
 
-# --- report -------------------------------------------------------------------------------------
-
-
-def fmt(r):
-    return f"{r['mean']:.3f} ± {r['sd']:.3f}"
-
-
-def table(rows, head):
-    lines = [f"| objective | {head} | CCA R² with the exact contexture | resolved | s per fit |",
-             "|---|---|---|---:|---:|"]
-    for objective, variant, r in rows:
-        lo, hi = min(r["resolved"]), max(r["resolved"])
-        resolved = f"{lo}" if lo == hi else f"{lo}–{hi}"
-        lines.append(f"| {objective} | {variant} | {fmt(r)} | {resolved} | "
-                     f"{r['seconds']:.1f} |")
-    return "\n".join(lines)
-
-
-def section_markdown(result):
-    a_info, a_rows = result["A"]
-    c_info, c_rows = result["C"]
-    d_info, d_rows = result["D"]
-    seeds = result["seeds"]
-    b_lines = ["| m | estimate | mean of B̂_ii over 400 draws (i = 1..4) | exact s_i² | "
-               "mean abs. bias |", "|---|---|---|---|---|"]
-    for r in result["B"]:
-        b_lines.append(f"| {r['m']} | {r['estimate']} | "
-                       f"{', '.join(f'{v:.3f}' for v in r['mean_B_diag'])} | "
-                       f"{', '.join(f'{v:.3f}' for v in r['exact'])} | "
-                       f"{r['mean_abs_bias']:.3f} |")
-    return f"""## Encoders under weights and batches: `{COMMAND}`
-
-(The same as `python benchmarks/encoders_weights.py --seeds 3 --threads 1`.) Every score is the CCA R² (mean squared canonical correlation, in L²(P_X)) between the encoder's
-extracted functions and the exact top-d eigenfunctions of the same sample, mean ± sd over
-{seeds} seeds; "untrained" is the same encoder after one epoch at lr = 1e-12 (what the extraction
-alone reaches); "resolved" is `n_components_resolved_`. Raw figures:
-`benchmarks/results/encoders/encoders_weights.json` ({result['machine']}, torch threads
-{result['threads']}, {result['seconds']:.0f} s in all).
-
-**A. Mini-batch KISE and nested loss on a weighted kNN graph** (n = {a_info['n']}, 4-D, k = 20,
-P_X ∝ degree with degree ratio {a_info['degree_ratio']:.0f}; d = 4, d₁ = 16; full batch 600
-epochs at lr 1e-2, batch 64 100 epochs at lr 3e-3). Top s²:
-{', '.join(f'{v:.3f}' for v in a_info['s2_top5'])}.
-
-{table(a_rows, 'training')}
-
-**B. Subsample extraction on the same graph**: B_Φ of the exact μ_1..μ_4 estimated from m
-uniformly drawn rows.
-
-{chr(10).join(b_lines)}
-
-**C. Laplacian eigenmaps on rbf(gamma=median)** (400 anisotropic Gaussian points in 3-D, uniform
-P_X, which the RBF transition is not reversible under; d = 4, d₁ = 8, 800 epochs). Top s²:
-{', '.join(f'{v:.3f}' for v in c_info['s2_top5'])}.
-
-{table(c_rows, 'edges')}
-
-**D. P_X in the sample objectives** (hub graph, n = {d_info['n']}, degree ratio
-{d_info['degree_ratio']:.0f}; d = 3; DAE d = 1, scored against its closed-form optimum). The exact
-spans under uniform P_X and under P_X have CCA R² {d_info['span_uniform_vs_pi']:.3f}; the DAE
-optima {d_info['dae_optimum_uniform_vs_pi']:.3f}.
-
-{table(d_rows, 'weights')}
-"""
-
-
 def run(seeds: int = 3, threads: int = 1, out: Path = Path("benchmarks/results/encoders"),
         sections: str = "ABCD", echo=print) -> dict:
     """Run the sections, write DIR/encoders_weights.json and (all four sections) DIR/SECTION.md."""
@@ -411,7 +346,7 @@ def run(seeds: int = 3, threads: int = 1, out: Path = Path("benchmarks/results/e
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "encoders_weights.json", json.dumps(result, indent=2))
     if set("ABCD") <= set(result):
-        text = section_markdown(result)
+        text = section_markdown(result, COMMAND)
         atomic_write_text(out / "SECTION.md", text)
         echo(text)
     return result
