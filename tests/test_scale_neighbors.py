@@ -8,6 +8,7 @@ import pytest
 
 from contextures import _progress
 from contextures.contexts import neighbors as nb
+from contextures.contexts.approximate import RECALL_SAMPLE
 
 
 def reference(X, k, Q=None):
@@ -117,7 +118,7 @@ def test_approximate_lists_report_recall_and_effect():
     assert "approximate neighbour lists (faiss" in notes and "recall" in notes
     assert "estimated effect of the approximate neighbour lists on s_1..s_6" in notes
     info = model.context_.approximation_
-    assert info.recall >= 0.9 and info.sample.size == nb.RECALL_SAMPLE
+    assert info.recall >= 0.9 and info.sample.size == RECALL_SAMPLE
     assert result.approximation_effect.shape == (6,)
     exact = Contexture("knn(k=10)", n_components=6, random_state=0, extension="raw").fit(X)
     assert exact.result_.exact is True and model.context_.spec() == "knn(k=10,search=approx)"

@@ -27,9 +27,10 @@ import scipy.sparse as sp
 from ..exceptions import ParameterError
 from ..validation import check_array, check_bool, check_int
 from ._validation import check_fitted, check_indices, check_new_data, make_rng
+from .approximate import ApproximateSearch
 from .base import Context, register_context
 from .cache import ContextCache
-from .neighbors import SEARCHES, ApproximateSearch, NeighborLists, kneighbors, new_point_neighbors
+from .neighbors import SEARCHES, NeighborLists, kneighbors, new_point_neighbors
 from .operator import ContextOperator
 
 

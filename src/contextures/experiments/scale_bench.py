@@ -113,9 +113,10 @@ def run_knn_cli_case(name: str, config: dict, folder: Path, log=print) -> dict:
 
 def run_ann_case(name: str, config: dict, log=print) -> dict:
     """Exact against approximate neighbour lists on clustered embeddings (``ann200k``)."""
+    from ..contexts.approximate import approximate_kneighbors
     from ..contexts.cache import ContextCache
     from ..contexts.knn import KNNContext
-    from ..contexts.neighbors import NeighborLists, approximate_kneighbors, kneighbors
+    from ..contexts.neighbors import NeighborLists, kneighbors
     from ..spectral.threads import default_threads
 
     n, F, k, d = config["rows"], config["features"], config["k"], config["d"]
