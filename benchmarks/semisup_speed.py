@@ -26,7 +26,8 @@ neighbour search is timed alone once (ours: the ``knn(k=10)`` context's fit; the
 ``NearestNeighbors(n_neighbors=10).kneighbors_graph``, what ``LabelSpreading`` builds). ``--cv`` also times
 STKR with its defaults (η and β chosen by 5-fold cross-validation on the labelled rows).
 The propagation solve alone (the fitted context reused) is timed once in float64 and once in
-float32. Raw output: ``<out>/speed-<rows>.json``.
+float32. Raw output: ``<out>/speed-<rows>.json`` (``speed-<rows>-cores<c>.json`` with
+``--cores`` c > 1; ``LabelSpreading`` then gets ``n_jobs=c`` for its neighbour search).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
                                           f"; STKR with CV {cv['seconds']:.1f} s, "
                                           f"acc {cv['accuracy_unlabelled']:.4f}"))
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"speed-{n}.json"
+    path = args.out / (f"speed-{n}.json" if args.cores == 1 else f"speed-{n}-cores{args.cores}.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"neighbour search alone: ours {search_ours:.2f} s, scikit-learn's {search_theirs:.2f} s")
     print("solve alone: " + ", ".join(f"{k} {v['seconds']:.2f} s ({v['iterations']} iterations)"
