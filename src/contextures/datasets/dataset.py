@@ -13,7 +13,10 @@ target; anything else is a regression target.
 
 Row cap: the smaller of ``max_rows`` and the spec's ``:max_rows=``; a seeded subsample
 (stratified by class for classification, see :mod:`~contextures.datasets.splits`) keeps the
-table's row order and is recorded in ``metadata["cap"]``.
+table's row order and is recorded in ``metadata["cap"]``. A Parquet file too large for the memory
+budget is read only through a cap: its target column alone, then the kept rows one row group at
+a time (:mod:`~contextures.datasets.parquet_sample`), which gives the same table as reading it
+whole; without a cap it is refused, naming ``:max_rows=N``.
 """
 
 from __future__ import annotations
@@ -144,35 +147,43 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
     cap = _effective_cap(max_rows, parsed.max_rows)
     raw = LOADERS[parsed.kind](parsed)
     frame = raw.frame
-    frame.columns = [str(c) for c in frame.columns]
+    columns = raw.columns
+    n_before = int(frame.shape[0]) if frame is not None else raw.rows.n_rows
+    if frame is not None:
+        frame.columns = columns
     label = format_dataset_spec(parsed)
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise DataError(f"dataset {label!r} is an empty table ({frame.shape[0]} rows, "
-                        f"{frame.shape[1]} columns)")
+    if n_before == 0 or len(columns) == 0:
+        raise DataError(f"dataset {label!r} is an empty table ({n_before} rows, "
+                        f"{len(columns)} columns)")
+    if frame is None and (cap is None or cap >= n_before):
+        raw.rows.refuse()   # too large to read whole, and no cap to sample it
     dropped = list(raw.dropped)
     if parsed.drop:
-        absent = [c for c in parsed.drop if c not in frame.columns]
+        absent = [c for c in parsed.drop if c not in columns]
         if absent:
             raise DataError(f"dataset {label!r}: cannot drop {', '.join(absent)}: no such "
-                            f"column; columns: {_column_list(frame.columns)}")
-        frame = frame.drop(columns=list(parsed.drop))
+                            f"column; columns: {_column_list(columns)}")
+        columns = [c for c in columns if c not in parsed.drop]
+        if frame is not None:
+            frame = frame.drop(columns=list(parsed.drop))
         dropped += list(parsed.drop)
 
     y = None
     task_origin = None
     if raw.target is not None:
-        if raw.target not in frame.columns:
-            hint = [c for c in frame.columns if c.lower() == raw.target.lower()]
+        if raw.target not in columns:
+            hint = [c for c in columns if c.lower() == raw.target.lower()]
             did = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise DataError(f"dataset {label!r}: target column {raw.target!r} not found{did}; "
-                            f"columns: {_column_list(frame.columns)}")
-        y = frame[raw.target]
+                            f"columns: {_column_list(columns)}")
+        y = frame[raw.target] if frame is not None else raw.rows.column(raw.target)
         n_missing = int(_missing_mask(y).sum())
         if n_missing:
             raise DataError(f"dataset {label!r}: target {raw.target!r} has {n_missing} missing "
                             f"value(s) in {len(y)} rows; rows are not dropped silently: remove "
                             f"them from the data or choose another target")
-        frame = frame.drop(columns=[raw.target])
+        if frame is not None:
+            frame = frame.drop(columns=[raw.target])
         for origin, value in (("argument", task), ("spec", parsed.task),
                               ("source", raw.task_hint)):
             if value is not None:
@@ -193,7 +204,6 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
             raise DataError(f"dataset {label!r} has no target column, so it has no task; name "
                             f"one as in csv:PATH:TARGET")
 
-    n_before = int(frame.shape[0])
     cap_info = None
     if cap is not None:
         stratified = chosen == "classification"
@@ -202,7 +212,13 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
         if n_before > cap:
             labels = y.astype(str).to_numpy() if stratified else None
             keep = subsample_indices(n_before, cap, labels=labels, random_state=random_state)
-            frame = frame.iloc[keep]
+            if frame is None:   # read by row groups: only the kept rows are ever held
+                frame = raw.rows.rows(keep)
+                frame.columns = [str(c) for c in frame.columns]
+                frame = frame[[c for c in columns if c != raw.target]]
+                cap_info["read_by_row_groups"] = True
+            else:
+                frame = frame.iloc[keep]
             y = y.iloc[keep] if y is not None else None
 
     X = frame.reset_index(drop=True)

@@ -23,7 +23,8 @@ import pandas as pd
 from ..exceptions import DataError
 from ._paths import DATA_ENV, data_dir, data_dir_description
 from ._table import RawTable
-from .remote import check_parquet_budget, is_url, read_url_table
+from .parquet_sample import ParquetRows
+from .remote import is_url, read_url_table, url_parquet_rows
 from .specs import DatasetSpec
 
 UCI_LICENSE = "CC BY 4.0 (UCI Machine Learning Repository)"
@@ -183,10 +184,14 @@ def _refuse_duplicated_target(path: Path, target: str, what: str) -> None:
 def load_file(spec: DatasetSpec) -> RawTable:
     what = f"{spec.kind}:{spec.name}"
     if is_url(spec.name):   # an fsspec URL (s3://, gs://, https://, file://, memory://)
-        frame = read_url_table(spec.name, spec.kind, what)
         stem = spec.name.rstrip("/").rsplit("/", 1)[-1].split(".")[0] or spec.name
         metadata = {"source": f"{spec.kind.upper()} file {spec.name}",
                     "license": "unknown (a user file)", "citation": "unknown (a user file)"}
+        if spec.kind == "parquet":
+            rows = url_parquet_rows(spec.name, what)
+            if not rows.fits():
+                return RawTable(stem, None, spec.target, None, metadata=metadata, rows=rows)
+        frame = read_url_table(spec.name, spec.kind, what)
         return RawTable(stem, frame, spec.target, None, metadata=metadata)
     path = Path(spec.name).expanduser()
     if not path.is_file():
@@ -195,13 +200,15 @@ def load_file(spec: DatasetSpec) -> RawTable:
         whole = f"{spec.name}:{spec.target}" if spec.target else None
         also = f" (nor {whole!r} read as a whole path)" if whole else ""
         raise DataError(f"file not found: {spec.name}{also}")
+    metadata = {"source": f"{spec.kind.upper()} file {path.resolve()}",
+                "license": "unknown (a user file)", "citation": "unknown (a user file)"}
     if spec.kind == "parquet":
-        check_parquet_budget(path, str(path), what)
+        rows = ParquetRows(lambda: open(path, "rb"), str(path), what)
+        if not rows.fits():
+            return RawTable(path.stem, None, spec.target, None, metadata=metadata, rows=rows)
     frame = read_table(path, spec.kind, what)
     if spec.kind == "csv" and spec.target is not None:
         _refuse_duplicated_target(path, spec.target, what)
-    metadata = {"source": f"{spec.kind.upper()} file {path.resolve()}",
-                "license": "unknown (a user file)", "citation": "unknown (a user file)"}
     return RawTable(path.stem, frame, spec.target, None, metadata=metadata)
 
 

@@ -107,6 +107,26 @@ def check_parquet_budget(handle, source: str, what: str, budget=None) -> None:
                      f"{metadata.num_columns} columns)")
 
 
+def url_parquet_rows(url: str, what: str):
+    """A :class:`~contextures.datasets.parquet_sample.ParquetRows` for the Parquet file at
+    ``url`` (its footer read, nothing else)."""
+    from .parquet_sample import ParquetRows
+
+    fs, path = filesystem(url, what)
+    try:
+        info = fs.info(path)
+    except Exception as exc:  # fsspec back ends raise their own types
+        raise access_error(exc, url, what) from None
+    if info.get("type") == "directory":
+        raise DataError(f"{what}: {url} is a directory, not a file")
+    try:
+        return ParquetRows(lambda: fs.open(path, "rb"), url, what)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise access_error(exc, url, what) from None
+
+
 def read_url_table(url: str, fmt: str, what: str) -> pd.DataFrame:
     """Read the CSV or Parquet table at ``url`` (compression inferred from the name for CSV)."""
     fs, path = filesystem(url, what)
