@@ -15,38 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from contextures._memory import check_allocation
-from contextures.contexts.cutmix import CutmixContext
+from contextures.contexts.cutmix import CutmixContext, _logsumexp_rows, _pair_log_terms
 from contextures.contexts.montecarlo import THRESHOLD, safe_log
 from contextures.exceptions import ParameterError
-
-
-def _logsumexp_rows(L: np.ndarray) -> np.ndarray:
-    """log Σ_j exp(L[:, j]) with −inf for empty/all −inf rows."""
-    if L.shape[1] == 0:
-        return np.full(L.shape[0], -np.inf)
-    peak = L.max(axis=1)
-    safe = np.where(np.isfinite(peak), peak, 0.0)
-    with np.errstate(divide="ignore"):
-        return safe + np.log(np.exp(L - safe[:, None]).sum(axis=1))
-
-
-def _pair_log_terms(mq: np.ndarray, ml: np.ndarray, F: int, log_p: float, log_q: float,
-                    same: np.ndarray | None) -> np.ndarray:
-    """log of p^{F−|m_i|}(1−p)^{|m_i \\ m_l|} where m_i ∪ m_l covers all features, −inf elsewhere.
-
-    ``same[i]`` is the column of ``ml`` that is row i itself (excluded), or −1.
-    """
-    fq = mq.astype(np.float64)
-    fl = ml.astype(np.float64)
-    both_miss = (1.0 - fq) @ (1.0 - fl).T
-    inter = fq @ fl.T
-    cq = fq.sum(axis=1)[:, None]
-    L = (F - cq) * log_p + (cq - inter) * log_q
-    L[both_miss > 0.5] = -np.inf
-    if same is not None:
-        rows = np.flatnonzero(same >= 0)
-        L[rows, same[rows]] = -np.inf
-    return L
 
 
 class ReferenceCutmix(CutmixContext):

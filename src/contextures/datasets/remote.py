@@ -107,11 +107,8 @@ def check_parquet_budget(handle, source: str, what: str, budget=None) -> None:
                      f"{metadata.num_columns} columns)")
 
 
-def url_parquet_rows(url: str, what: str):
-    """A :class:`~contextures.datasets.parquet_sample.ParquetRows` for the Parquet file at
-    ``url`` (its footer read, nothing else)."""
-    from .parquet_sample import ParquetRows
-
+def _url_file(url: str, what: str) -> tuple[Any, str]:
+    """(file system, path) of the file at ``url``, checked to exist and not be a directory."""
     fs, path = filesystem(url, what)
     try:
         info = fs.info(path)
@@ -119,6 +116,15 @@ def url_parquet_rows(url: str, what: str):
         raise access_error(exc, url, what) from None
     if info.get("type") == "directory":
         raise DataError(f"{what}: {url} is a directory, not a file")
+    return fs, path
+
+
+def url_parquet_rows(url: str, what: str):
+    """A :class:`~contextures.datasets.parquet_sample.ParquetRows` for the Parquet file at
+    ``url`` (its footer read, nothing else)."""
+    from .parquet_sample import ParquetRows
+
+    fs, path = _url_file(url, what)
     try:
         return ParquetRows(lambda: fs.open(path, "rb"), url, what)
     except DataError:
@@ -129,13 +135,7 @@ def url_parquet_rows(url: str, what: str):
 
 def read_url_table(url: str, fmt: str, what: str) -> pd.DataFrame:
     """Read the CSV or Parquet table at ``url`` (compression inferred from the name for CSV)."""
-    fs, path = filesystem(url, what)
-    try:
-        info = fs.info(path)
-    except Exception as exc:  # fsspec back ends raise their own types
-        raise access_error(exc, url, what) from None
-    if info.get("type") == "directory":
-        raise DataError(f"{what}: {url} is a directory, not a file")
+    fs, path = _url_file(url, what)
     try:
         if fmt == "parquet":
             with fs.open(path, "rb") as fh:
