@@ -115,11 +115,12 @@ def test_a_service_that_is_not_a_dask_scheduler_is_a_clear_error(tmp_path):
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
-    def answer_like_a_web_server():
+    def answer_like_a_web_server():   # every connection, as a web server would
         with contextlib.suppress(OSError):
-            conn, _ = server.accept()
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-            conn.close()
+            while True:
+                conn, _ = server.accept()
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                conn.close()
 
     thread = threading.Thread(target=answer_like_a_web_server, daemon=True)
     thread.start()

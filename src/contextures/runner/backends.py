@@ -78,17 +78,38 @@ def _unreachable(address: str, timeout: float, exc: BaseException) -> str:
             "and that the scheduler is running, or omit --scheduler to start a local cluster")
 
 
+def _refuse_if_nothing_listens(address: str, timeout: float) -> None:
+    """For a ``tcp://HOST:PORT`` address, one plain TCP connection first: a refused connection
+    (nothing listens on that port) fails at once, where dask's own connect retries until its
+    timeout. Any other outcome is left to dask's probe."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=min(timeout, 5.0)):
+            return
+    except ConnectionRefusedError as exc:
+        raise GridBackendError(_unreachable(address, timeout, exc)) from exc
+    except (OSError, ValueError):
+        return
+
+
 def probe_scheduler(address: str, timeout: float) -> None:
     """Open and close one connection to a dask scheduler, or raise :class:`GridBackendError`.
 
     Done before creating the client so that a wrong address fails within ``timeout`` seconds
-    with one clear message (and no half-built client left to complain when collected). The probe
+    (at once when nothing listens on a ``tcp://`` port) with one clear message (and no half-built client left to complain when collected). The probe
     runs its own event loop in a helper thread, so it works under a running loop (notebooks).
     """
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from distributed.comm import connect
+
+    _refuse_if_nothing_listens(address, timeout)
 
     async def probe() -> None:
         comm = await connect(address, timeout=timeout)
