@@ -32,7 +32,8 @@ Backends (records come back to the calling process, which writes them):
 - ``"dask"``: the same cells on a ``dask.distributed`` cluster, at ``scheduler`` or on a
   ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)`` started and closed
   for the run. An unreachable scheduler raises
-  :class:`~contextures.exceptions.GridBackendError` after ``connect_timeout`` seconds.
+  :class:`~contextures.exceptions.GridBackendError` after ``connect_timeout`` seconds (at once
+  when nothing listens on a ``tcp://`` port).
 
 Example (``mybench.cells.tau_cell`` is a top-level function returning a dict)::
 
