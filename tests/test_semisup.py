@@ -314,3 +314,22 @@ def test_knn_propagation_never_forms_an_n_by_n_matrix():
     with pytest.raises(MemoryBudgetError):
         STKR("knn(k=10)", transformation="inverse_laplacian(eta=0.99)", alpha=1e-3,
              solver="dense", memory_budget=budget).fit(X, y_partial)
+
+
+def test_split_products_are_the_same_to_the_bit(monkeypatch):
+    """From SPLIT_ROWS rows the float32 products run on row parts over the solver threads; each
+    row's sum is the one product computes, so M V is bit-identical to the unsplit product."""
+    from contextures.contexts import make_context
+    from contextures.semisupervised import _propagation
+    from contextures.spectral.threads import solver_threads
+
+    monkeypatch.setattr(_propagation, "SPLIT_ROWS", 500)
+    rng = np.random.default_rng(0)
+    op = make_context("knn(k=7)").fit(rng.normal(size=(900, 4))).operator()
+    V = rng.normal(size=(900, 3))
+    with solver_threads(1):
+        one = _propagation.Propagator(op, precision="float32")
+    with solver_threads(2):
+        two = _propagation.Propagator(op, precision="float32")
+    assert one._parts is None and two._parts is not None
+    assert np.array_equal(one.M(V), two.M(V))

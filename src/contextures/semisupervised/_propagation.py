@@ -39,6 +39,7 @@ b = M^{p−1} S α̂.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,10 @@ class Solution:
 
 SINGLE_PRECISION_ROWS = 20_000
 """From this many rows, the products with a sparse M run in float32 (``precision="auto"``)."""
+SPLIT_ROWS = 50_000
+"""From this many rows, the sparse products are split by rows over the solver threads
+(:func:`~contextures.spectral.threads.current_threads`): each row's sum is computed as in one
+product, so the result is the same to the bit."""
 
 
 class Propagator:
@@ -81,6 +86,18 @@ class Propagator:
                                             and self.N >= SINGLE_PRECISION_ROWS)
         self._factors = op.sparse_factors(np.float32) if single else None
         self.precision = "float32" if self._factors is not None else "float64"
+        self._parts = None
+        if self._factors is not None and self.N >= SPLIT_ROWS:
+            from ..spectral.parts import RowParts
+            from ..spectral.threads import current_threads
+
+            Q, QT = self._factors
+            threads = current_threads()
+            if threads > 1:
+                self._parts = RowParts(Q.shape[0], threads, m=QT.shape[0])
+                self._split = ([_row_view(Q, r) for r in self._parts.rows],
+                               [_row_view(QT, c) for c in self._parts.columns])
+                weakref.finalize(self, self._parts.close)   # the threads end with the engine
 
     def M(self, V: np.ndarray) -> np.ndarray:
         """M V = Q (Qᵀ V), never forming M."""
@@ -88,8 +105,20 @@ class Propagator:
         if self._factors is None:
             return self.op.gram_matmat(V)
         Q, QT = self._factors
-        W = Q @ (QT @ np.ascontiguousarray(V, dtype=np.float32))
-        return np.asarray(W, dtype=np.float64)
+        V32 = np.ascontiguousarray(V, dtype=np.float32)
+        if self._parts is None:
+            return np.asarray(Q @ (QT @ V32), dtype=np.float64)
+        Q_parts, QT_parts = self._split
+        H = np.empty((QT.shape[0], V32.shape[1]), dtype=np.float32)
+        W = np.empty((Q.shape[0], V32.shape[1]), dtype=np.float32)
+
+        def part(i: int, A_parts, slices, X, out) -> None:
+            out[slices[i]] = A_parts[i] @ X
+
+        self._parts.run(part, QT_parts, self._parts.columns, V32, H)
+        self._parts.run(part, Q_parts, self._parts.rows, H, W)
+        return W.astype(np.float64)
+
 
     def kernel_diagonal(self, rows: np.ndarray) -> np.ndarray:
         """k(x_j, x_j) for the given rows."""
@@ -102,6 +131,14 @@ class Propagator:
     def check_memory(self, n_labelled: int, columns: int, what: str) -> None:
         check_allocation(8.0 * 10 * (self.N + n_labelled) * max(1, columns), self.memory_budget,
                          what)
+
+
+def _row_view(A: sp.csr_matrix, rows: slice) -> sp.csr_matrix:
+    """Rows ``rows`` of a CSR matrix sharing its data and indices (no copy of the entries)."""
+    start, stop = A.indptr[rows.start], A.indptr[rows.stop]
+    return sp.csr_matrix((A.data[start:stop], A.indices[start:stop],
+                          A.indptr[rows.start:rows.stop + 1] - start),
+                         shape=(rows.stop - rows.start, A.shape[1]), copy=False)
 
 
 def kernel_diagonal(op) -> np.ndarray:
