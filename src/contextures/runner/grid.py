@@ -195,6 +195,10 @@ def _check_functions(cells: Sequence[Cell], backend: str) -> None:
         resolve_function(name)  # fail now, not once per cell
 
 
+_AFRESH = ("--overwrite to start afresh (in Python: resume='overwrite', or resume='force' to "
+           "reuse the matching cells)")
+
+
 def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> None:
     """Check or write grid.json, per the resume mode (the directory lock is held)."""
     grid_path = out_dir / GRID_FILE
@@ -205,7 +209,7 @@ def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> No
         except ModelFileError as exc:
             if resume == "auto":
                 raise ResultsConflictError(f"{exc}; use another output directory, or "
-                                           "resume='overwrite' to start afresh") from exc
+                                           f"{_AFRESH}") from exc
             old = None
         if old == config:
             if resume == "overwrite":
@@ -217,12 +221,11 @@ def _prepare_directory(out_dir: Path, config: dict[str, Any], resume: str) -> No
             raise ResultsConflictError(
                 f"{str(out_dir)!r} holds results of a different configuration (differing keys: "
                 f"{', '.join(keys)}; {describe_diff(old, config, keys)}); use another output "
-                "directory, or resume='force' to reuse matching cells / resume='overwrite' to "
-                "start afresh")
+                f"directory, or {_AFRESH}")
     elif has_records and resume == "auto":
         raise ResultsConflictError(
             f"{str(out_dir)!r} holds cell records but no {GRID_FILE}, so their configuration is "
-            "unknown; use another output directory, or resume='force'/'overwrite'")
+            f"unknown; use another output directory, or {_AFRESH}")
     if resume == "overwrite":
         remove_records(out_dir)
     write_grid_file(out_dir, config)
