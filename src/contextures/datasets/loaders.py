@@ -24,7 +24,7 @@ from ..exceptions import DataError
 from ._paths import DATA_ENV, data_dir, data_dir_description
 from ._table import RawTable
 from .parquet_sample import ParquetRows
-from .remote import is_url, read_url_table, url_parquet_rows
+from .remote import is_url, read_url_csv, url_parquet_rows
 from .specs import DatasetSpec
 
 UCI_LICENSE = "CC BY 4.0 (UCI Machine Learning Repository)"
@@ -191,7 +191,8 @@ def load_file(spec: DatasetSpec) -> RawTable:
             rows = url_parquet_rows(spec.name, what)
             if not rows.fits():
                 return RawTable(stem, None, spec.target, None, metadata=metadata, rows=rows)
-        frame = read_url_table(spec.name, spec.kind, what)
+            return RawTable(stem, rows.read(), spec.target, None, metadata=metadata)
+        frame = read_url_csv(spec.name, what)
         return RawTable(stem, frame, spec.target, None, metadata=metadata)
     path = Path(spec.name).expanduser()
     if not path.is_file():

@@ -48,9 +48,9 @@ class ParquetRows:
         self.opener, self.source, self.what = opener, source, what
         try:
             with opener() as fh:
-                metadata = pq.ParquetFile(fh).metadata
-                schema = pq.ParquetFile(fh).schema_arrow
-        except (DataError, MemoryError):
+                footer = pq.ParquetFile(fh)
+                metadata, schema = footer.metadata, footer.schema_arrow
+        except MemoryError:
             raise
         except Exception as exc:   # not a Parquet file, or truncated: pyarrow's own error types
             raise DataError(f"{what}: cannot read PARQUET file {source}: {exc}") from None
@@ -74,6 +74,16 @@ class ParquetRows:
                          f"{len(self.columns)} columns; add :max_rows=N to the spec to read a "
                          "seeded sample of N rows, one row group at a time)")
         raise AssertionError("unreachable: the table was found over the budget")  # pragma: no cover
+
+    def read(self) -> pd.DataFrame:
+        """The whole table, as pandas reads it (for a file that :meth:`fits`)."""
+        try:
+            with self.opener() as fh:
+                return pd.read_parquet(fh)
+        except MemoryError:
+            raise
+        except Exception as exc:   # pyarrow's and the file system's own error types
+            raise DataError(f"{self.what}: cannot read PARQUET file {self.source}: {exc}") from None
 
     def column(self, name: str) -> pd.Series:
         """One whole column (the target), as pandas reads it from the whole file."""

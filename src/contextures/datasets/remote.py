@@ -15,7 +15,8 @@ What can go wrong gets one line and an exit code:
 - the host does not resolve or refuses the connection: :class:`OfflineError` (4);
 - no such object (HTTP 404, a missing key or file): :class:`DataError` (3);
 - a Parquet file whose decoded size is over the memory budget: :class:`MemoryBudgetError` (5),
-  checked from the file's metadata before any row is read (:func:`parquet_decoded_bytes`).
+  checked from the file's metadata before any row is read (:func:`parquet_decoded_bytes`,
+  :class:`~contextures.datasets.parquet_sample.ParquetRows`), unless a row cap samples it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 
 import pandas as pd
 
-from .._memory import check_allocation
 from ..exceptions import DataError, OfflineError
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -93,20 +93,6 @@ def parquet_decoded_bytes(metadata) -> int:
     return int(max(uncompressed, 8 * metadata.num_rows * metadata.num_columns))
 
 
-def check_parquet_budget(handle, source: str, what: str, budget=None) -> None:
-    """Refuse a Parquet file whose decoded size (:func:`parquet_decoded_bytes`) is over the
-    memory budget, reading only its footer."""
-    import pyarrow.parquet as pq
-
-    try:
-        metadata = pq.ParquetFile(handle).metadata
-    except Exception as exc:  # not a Parquet file, or truncated: pyarrow's own error types
-        raise DataError(f"{what}: cannot read PARQUET file {source}: {exc}") from None
-    check_allocation(parquet_decoded_bytes(metadata), budget,
-                     f"{what}: reading {source} ({metadata.num_rows} rows × "
-                     f"{metadata.num_columns} columns)")
-
-
 def _url_file(url: str, what: str) -> tuple[Any, str]:
     """(file system, path) of the file at ``url``, checked to exist and not be a directory."""
     fs, path = filesystem(url, what)
@@ -133,15 +119,11 @@ def url_parquet_rows(url: str, what: str):
         raise access_error(exc, url, what) from None
 
 
-def read_url_table(url: str, fmt: str, what: str) -> pd.DataFrame:
-    """Read the CSV or Parquet table at ``url`` (compression inferred from the name for CSV)."""
+def read_url_csv(url: str, what: str) -> pd.DataFrame:
+    """Read the CSV table at ``url`` (compression inferred from the name). Parquet files are
+    read through :func:`url_parquet_rows`, whose footer decides whether they fit."""
     fs, path = _url_file(url, what)
     try:
-        if fmt == "parquet":
-            with fs.open(path, "rb") as fh:
-                check_parquet_budget(fh, url, what)
-                fh.seek(0)
-                return pd.read_parquet(fh)
         from fsspec.utils import infer_compression
 
         with fs.open(path, "rb", compression=infer_compression(path)) as fh:
