@@ -7,6 +7,7 @@ from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
+from contextures._memory import traced_peak
 from contextures.evaluation import knn_probe, ridge_probe_curve
 from contextures.exceptions import ParameterError
 
@@ -374,17 +375,6 @@ def test_the_qr_fallback_is_taken_and_agrees_with_the_cholesky_path(monkeypatch)
         np.testing.assert_allclose(qr_path.val_errors, cholesky_path.val_errors, rtol=1e-9)
 
 
-def _traced_peak(fn) -> int:
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def _probe_peaks(n: int, D: int) -> tuple[int, int]:
     """Traced peaks of the probe's computation alone (given validation rows, and 5-fold CV) and
     of the whole call (5-fold CV, regression and classification) on n rows."""
@@ -407,10 +397,10 @@ def _probe_peaks(n: int, D: int) -> tuple[int, int]:
         design = probes._Design([probes._Rows(F, y, enc, rows) for rows in folds], D, 1)
         probes._probe_errors(design, probes._Rows(Ft, yt, enc), None, alphas, cv=True)
 
-    core = max(_traced_peak(given_val), _traced_peak(cross_validated))
+    core = max(traced_peak(given_val), traced_peak(cross_validated))
     whole = max(
-        _traced_peak(lambda: ridge_probe_curve(F, y, F_test=Ft, y_test=yt, cv_folds=5)),
-        _traced_peak(lambda: ridge_probe_curve(F, labels, F_test=Ft, y_test=labels,
+        traced_peak(lambda: ridge_probe_curve(F, y, F_test=Ft, y_test=yt, cv_folds=5)),
+        traced_peak(lambda: ridge_probe_curve(F, labels, F_test=Ft, y_test=labels,
                                                task="classification", cv_folds=5)))
     return core, whole
 

@@ -123,3 +123,19 @@ def fits(nbytes: float, budget: int | str | None) -> bool:
     """Whether ``nbytes`` fits in the budget (read as in :func:`check_allocation`)."""
     limit = resolve_budget(budget)
     return nbytes <= limit
+
+
+def traced_peak(fn) -> int:
+    """Peak bytes Python's allocators (numpy's included) hold while ``fn()`` runs, measured by
+    :mod:`tracemalloc` after a garbage collection (memory outside Python's allocators, such as
+    Arrow's pool, is not seen)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import time
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -89,13 +88,4 @@ def _best_alternating(fns, repeats: int, threads: int) -> list[tuple[float, obje
                 best[i] = min(best[i], time.perf_counter() - start)
     return list(zip(best, values, strict=True))
 
-
-def _peak_memory(fn) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 

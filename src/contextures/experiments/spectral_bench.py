@@ -50,13 +50,13 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_write_text
+from .._memory import traced_peak
 from ..spectral.select import solve
 from .scale_bench import run_ann_case, run_knn_cli_case, synthetic_parquet, synthetic_table
 from .spectral_baselines import (
     AGREEMENT,
     _best,
     _best_alternating,
-    _peak_memory,
     _sparse_gram,
     arpack_gram,
     load_table,
@@ -149,7 +149,7 @@ def run_case(name: str, config: dict, *, repeats: int = 1, reference: bool = Fal
     log(f"[{name}] ours: {t_ours:.2f} s (build {out['seconds_build']:.2f} s, solve "
         f"{out['seconds_solve']:.2f} s), solver {result.solver}, max residual "
         f"{result.max_residual:.1e}, {threads} BLAS thread(s) on both sides")
-    out["peak_memory_bytes"] = _peak_memory(
+    out["peak_memory_bytes"] = traced_peak(
         (lambda: ours_all()) if config["kind"] == "knn" else
         (lambda: solve(op, d, "auto", random_state=0, threads=threads)))
     out["memory_budget_bytes"] = op.memory_budget
