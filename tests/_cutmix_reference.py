@@ -23,14 +23,6 @@ from contextures.exceptions import ParameterError
 class ReferenceCutmix(CutmixContext):
     """CutmixContext with the per-draw loops (same draws, same spec, same operator)."""
 
-    def _draw_candidates(self, C: sp.csr_matrix, codes: np.ndarray, s: int, heavy_min: int):
-        """Draw s's candidate rows R, their feature matches m (|R| × F), match counts, and the
-        positions in R of the heavy (≥ heavy_min matches) and light rows."""
-        R = C.indices[C.indptr[s]:C.indptr[s + 1]]
-        m = codes[R] == self._draw_codes[s][None, :]
-        cnt = m.sum(axis=1)
-        return R, m, cnt, np.flatnonzero(cnt >= heavy_min), np.flatnonzero(cnt < heavy_min)
-
     def _compute(self, memory_budget: int | None) -> None:
         """log q(a_s | x_i) on the candidates, the baselines and log P̂_A, for every draw."""
         n, F = self.X_.shape
