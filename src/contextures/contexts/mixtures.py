@@ -53,10 +53,6 @@ def _component(value: Any, who: str) -> Context:
     raise SpecError(f"{who}: components must be contexts or spec strings, got {value!r}")
 
 
-def _component_spec(ctx: Context) -> Call:
-    return ctx.spec_call()
-
-
 def _fit_component(ctx: Context, X: np.ndarray, y: Any) -> Context:
     fitted = clone(ctx)
     fitted.fit(X, y)
@@ -117,7 +113,7 @@ class ConvolutionContext(Context):
     def spec_call(self) -> Call:
         first = _component(self.first, "conv")
         second = _component(self.second, "conv")
-        return Call("conv", (_component_spec(first), _component_spec(second)))
+        return Call("conv", (first.spec_call(), second.spec_call()))
 
     @property
     def value_space(self) -> str:  # type: ignore[override]
@@ -287,7 +283,7 @@ class MixtureContext(Context):
         comps = [_component(c, "mix") for c in self.components]
         kwargs: list[tuple[str, Any]] = []
         if isinstance(self.weights, str):
-            args = tuple(_component_spec(c) for c in comps)
+            args = tuple(c.spec_call() for c in comps)
             if self.weights != "equal":
                 kwargs.append(("weights", self.weights))
                 if self.eta != 0.03:
@@ -296,7 +292,7 @@ class MixtureContext(Context):
                     kwargs.append(("rounds", self.rounds))
         else:
             args = tuple(Call(s.name, s.args, s.kwargs, float(w))
-                         for s, w in zip((_component_spec(c) for c in comps), self.weights,
+                         for s, w in zip((c.spec_call() for c in comps), self.weights,
                                          strict=False))
         return Call("mix", args, tuple(kwargs))
 
@@ -457,7 +453,7 @@ class ConcatenationContext(Context):
 
     def spec_call(self) -> Call:
         comps = [_component(c, "concat") for c in self.components]
-        return Call("concat", tuple(_component_spec(c) for c in comps))
+        return Call("concat", tuple(c.spec_call() for c in comps))
 
     @property
     def needs_labels(self) -> bool:  # type: ignore[override]
