@@ -10,7 +10,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from contextures.contexts import make_context
 from contextures.exceptions import MemoryBudgetError, ParameterError, SpecError
 from contextures.semisupervised import STKR, parse_transform
-from contextures.semisupervised._krylov import block_cg, block_minres
+from contextures.semisupervised._krylov import block_cg
 from contextures.semisupervised.ambient import WEIGHT_GRID
 from contextures.semisupervised.stkr import DEFAULT_CHOICE, RIDGE_GRID
 
@@ -159,19 +159,47 @@ def test_topd_is_ridge_on_the_contexture_weighted_by_its_eigenvalues():
     assert model.contexture_ is not None
 
 
-def test_krylov_solvers_match_a_direct_solve():
+def test_conjugate_gradients_match_a_direct_solve():
     rng = np.random.default_rng(0)
     A = rng.normal(size=(60, 60))
-    S = A + A.T                                    # symmetric indefinite
     B = rng.normal(size=(60, 3))
-    res = block_minres(lambda V: S @ V, B, tol=1e-12, maxiter=500)
-    np.testing.assert_allclose(res.X, np.linalg.solve(S, B), atol=1e-7)
-    assert res.converged and res.residuals.max() < 1e-9
     P = A @ A.T + np.eye(60)                       # positive definite
-    res = block_cg(lambda V: P @ V, B, tol=1e-12, maxiter=500, precondition=np.diag(P))
-    np.testing.assert_allclose(res.X, np.linalg.solve(P, B), atol=1e-8)
-    warm = block_minres(lambda V: S @ V, B, X0=res.X, tol=1e-12, maxiter=500)
-    np.testing.assert_allclose(warm.X, np.linalg.solve(S, B), atol=1e-7)
+    exact = np.linalg.solve(P, B)
+    for d in (None, np.diag(P)):
+        res = block_cg(lambda V: P @ V, B, tol=1e-12, maxiter=500, precondition=d)
+        np.testing.assert_allclose(res.X, exact, atol=1e-8)
+        assert res.converged and res.residuals.max() < 1e-9
+    warm = block_cg(lambda V: P @ V, B, X0=exact + 1e-6, tol=1e-12, maxiter=500)
+    np.testing.assert_allclose(warm.X, exact, atol=1e-8)
+    short = block_cg(lambda V: P @ V, B, tol=1e-12, maxiter=3)
+    assert short.iterations == 3 and not short.converged
+
+
+@pytest.mark.parametrize("eta,beta", [(0.999, 1e-3), (0.9, 1.0)])
+def test_context_side_solve_error_is_bounded_by_tol(eta, beta):
+    """The inverse-Laplacian solve stops at residual tol·(1 − η) of H c = Q_Lᵀ W y, H ⪰ (1 − η) I,
+    so ‖c − c*‖ ≤ tol ‖Q_Lᵀ W y‖; c* and α̂ from a direct solve of the same system and of (1)."""
+    from contextures.semisupervised import _propagation
+
+    X, y, y_partial, lab, _ = _problem(n=200, labelled=20)
+    op = make_context("knn(k=6)").fit(X).operator()
+    Q = sp.csr_matrix(op.sparse_factors()[0]).toarray()
+    N, n = Q.shape[0], lab.size
+    Y = (y[lab] - y[lab].mean())[:, None]
+    H = np.eye(Q.shape[1]) - eta * Q.T @ Q + (N / (n * beta)) * Q[lab].T @ Q[lab]
+    g = Q[lab].T @ Y / (n * beta)
+    c_star = np.linalg.solve(H, g)
+    tol = 1e-4
+    prop = _propagation.Propagator(op, precision="float64")
+    sol = _propagation.solve_inverse_laplacian(prop, lab, Y, eta, beta, tol=tol)
+    assert sol.krylov.converged
+    assert np.linalg.norm(sol.c - c_star) <= tol * np.linalg.norm(g)
+    M = Q @ Q.T
+    Gs = N * (M @ np.linalg.inv(np.eye(N) - eta * M))[np.ix_(lab, lab)]
+    alpha = np.linalg.solve(Gs + n * beta * np.eye(n), Y)
+    np.testing.assert_allclose(N * Q @ c_star, N * M @ np.linalg.solve(
+        np.eye(N) - eta * M, np.eye(N)[:, lab] @ alpha), atol=1e-8)
+    np.testing.assert_allclose(sol.alpha, alpha, rtol=0, atol=1e-3 * np.abs(alpha).max())
 
 
 # --- classes ----------------------------------------------------------------------------------

@@ -25,14 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..contexts.base import Context
 from ..exceptions import ConvergenceWarning, ParameterError
-from ._propagation import (
-    Propagator,
-    context_weights,
-    fitted_inverse_laplacian,
-    fitted_poly,
-    solve_inverse_laplacian,
-    solve_poly,
-)
+from ._propagation import Propagator, context_weights, solve_inverse_laplacian, solve_poly
 from .transforms import SpectralTransform
 
 if TYPE_CHECKING:
@@ -79,9 +72,7 @@ class _Propagation:
         return sol.alpha
 
     def predict_rows(self, transform, rows, sol, targets: np.ndarray) -> np.ndarray:
-        if transform.name == "inverse_laplacian":
-            return fitted_inverse_laplacian(self.prop, rows, sol, float(transform.value))[targets]
-        return fitted_poly(self.prop, sol)[targets]
+        return self.prop.N * sol.Qc[targets]
 
     def fit_final(self, rows, Yc, transform, beta, extra=None) -> np.ndarray:
         products = self.prop.products
@@ -91,11 +82,8 @@ class _Propagation:
                           f"{sol.krylov.iterations} iterations with relative residual "
                           f"{sol.krylov.residuals.max():.2e} (tol {self.est.tol:g}); raise "
                           "max_iter or tol", ConvergenceWarning, stacklevel=3)
-        if transform.name == "inverse_laplacian":
-            fitted = fitted_inverse_laplacian(self.prop, rows, sol, float(transform.value))
-        else:
-            fitted = fitted_poly(self.prop, sol)
-        self._weights = self.prop.weights(sol.b)
+        fitted = self.prop.N * sol.Qc
+        self._weights = self.prop.weights(sol.c)
         self.final_alpha = sol.alpha
         self.final_info = {"solver": "propagation", "iterations": int(sol.krylov.iterations),
                            "products": int(self.prop.products - products),
@@ -165,7 +153,7 @@ class _Dense:
         a = np.zeros((self.N, alpha.shape[1]))
         a[rows] = alpha
         b = (self.U * transform.h(self.lam)) @ (self.U.T @ a)
-        self._weights = context_weights(self.op, b)
+        self._weights = context_weights(self.op, self.op.rmatmat(b))
         self.final_alpha = alpha
         self.final_info = {"solver": "dense", "iterations": 1, "operator": self.op.description}
         return fitted

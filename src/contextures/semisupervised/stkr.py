@@ -223,7 +223,9 @@ class STKR(BaseEstimator):
         budget, propagation beyond. (``topd`` always uses the spectral engine.)
     tol, max_iter
         Relative residual and iteration limit of the propagation solves (the cross-validation's
-        solves use max(tol, 10⁻⁴)).
+        solves use max(tol, 10⁻⁴)); for ``inverse_laplacian(eta=η)`` the residual of the
+        context-side system is brought to tol·(1 − η), which bounds the error of its solution
+        by tol (see :mod:`contextures.semisupervised._propagation`).
     random_state : int or None
         Seeds the folds and the spectral solver of ``topd`` (0 when None).
     memory_budget : int, str or None
