@@ -9,7 +9,7 @@ stratified), the rest marked −1. Both methods build a k = 10 nearest-neighbour
 and propagate the labels through it:
 
 - ours: ``STKR("knn(k=10)", transformation="inverse_laplacian(eta=0.99)", alpha=10,
-  ambient="none")`` — the neighbour search, the sparse operator and the MINRES propagation solve
+  ambient="none")`` — the neighbour search, the sparse operator and the conjugate-gradient propagation solve
   (β = 10 is r ≈ 1 in the cross-validation's scale, n β = r · mean k(x, x), since
   k(x, x) ≈ N / k; no ambient kernel, so that both sides are graph methods; the products run in
   float32 from 20 000 rows); with ``--approx`` also the same on approximate neighbour lists

@@ -38,8 +38,8 @@ as a step of the paper's propagation iteration (STKR-Prop). The iteration stops 
 ‖Q_Lᵀ W y − H c‖ ≤ tol (1 − η) ‖Q_Lᵀ W y‖, which bounds the error of c by tol ‖Q_Lᵀ W y‖ whatever
 η (the error is H⁻¹ times the residual). The same (α̂, f̂) solve the saddle-point system in
 (b, α̂) of size N + n obtained by keeping b = (I − ηM)⁻¹ S α̂ as an unknown; that system is
-indefinite (MINRES), and on the benchmark problems (3) reached a smaller error of f̂ in two to
-four times fewer products (BENCHMARKS.md).
+indefinite (MINRES), and on the benchmark problems (3) reached the same error of f̂ with 2.1 to
+7.5 times fewer products (``benchmarks/stkr_solver_compare.py``).
 
 **Polynomial** (h(λ) = λ^{p−1}; p = 1 is kernel ridge with k itself). G_s v = N Sᵀ M^p S v costs p
 propagations; (1) is solved by conjugate gradients (G_s + E + nβI is positive definite), then
