@@ -86,7 +86,7 @@ def test_read_features_formats_and_refusals(tmp_path):
     with pytest.raises(DataError, match="cannot be read"):
         read_features(tmp_path / "objects.npy")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
-    with pytest.raises(DataError, match="cannot be read"):
+    with pytest.raises(DataError, match="cannot read PARQUET file"):
         read_features(tmp_path / "broken.parquet")
     with pytest.raises(DataError, match="unknown format"):
         read_features(tmp_path / "f.txt")

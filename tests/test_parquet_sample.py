@@ -108,3 +108,28 @@ def test_the_cli_runs_on_the_sample(parquet_file, monkeypatch, capsys, tmp_path)
     code = main(["spectrum", "--data", f"parquet:{parquet_file}:value:max_rows=300:drop=c",
                  "-c", "knn(k=10)", "-d", "4", "-q", "--json", str(tmp_path / "s.json")])
     assert code == 0, capsys.readouterr().err
+
+
+def test_a_data_directory_table_is_sampled_and_refused_the_same_way(parquet_file, monkeypatch):
+    """A Parquet file found by name in $CONTEXTURES_DATA goes through the same footer check."""
+    monkeypatch.setenv("CONTEXTURES_DATA", str(parquet_file.parent))
+    whole = load_dataset("big:value:max_rows=600")
+    rows = ParquetRows(lambda: open(parquet_file, "rb"), str(parquet_file), "test")
+    monkeypatch.setenv("CONTEXTURES_MEMORY_BUDGET", str(rows.decoded_bytes - 1))
+    sampled = load_dataset("big:value:max_rows=600")
+    assert sampled.metadata["cap"]["read_by_row_groups"] is True
+    pd.testing.assert_frame_equal(sampled.X_raw, whole.X_raw)
+    pd.testing.assert_series_equal(sampled.y_raw, whole.y_raw)
+    with pytest.raises(MemoryBudgetError, match=r"add :max_rows=N to the spec"):
+        load_dataset("big:value")
+
+
+def test_a_features_file_over_the_budget_is_refused_before_reading(tmp_path, monkeypatch):
+    from contextures.evaluation.features import read_features
+
+    path = tmp_path / "features.parquet"
+    pd.DataFrame(np.zeros((4000, 8))).rename(columns=str).to_parquet(path)
+    assert read_features(path).shape == (4000, 8)
+    monkeypatch.setenv("CONTEXTURES_MEMORY_BUDGET", "100000")
+    with pytest.raises(MemoryBudgetError, match=r"--features .*4000 rows × 8 columns"):
+        read_features(path)

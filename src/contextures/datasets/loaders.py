@@ -268,17 +268,22 @@ def load_data_dir(spec: DatasetSpec) -> RawTable:
         path = found[0]
         entry = {}
     fmt = "parquet" if path.suffix == ".parquet" else "csv"
-    frame = read_table(path, fmt, f"dataset {spec.name!r}")
+    what = f"dataset {spec.name!r}"
     task = entry.get("task") or None
+    task = task if task in ("regression", "classification") else None
+    target = spec.target or entry.get("target") or None
     metadata = {
         "source": entry.get("source") or f"file {path}",
         "license": entry.get("license") or "unknown",
         "citation": entry.get("source") or f"file {path}",
         "file": str(path),
     }
-    return RawTable(spec.name, frame, spec.target or entry.get("target") or None,
-                    task if task in ("regression", "classification") else None,
-                    metadata=metadata)
+    if fmt == "parquet":
+        # as for parquet:PATH, the footer decides whether the table can be read whole
+        rows = ParquetRows(lambda: open(path, "rb"), str(path), what)
+        if not rows.fits():
+            return RawTable(spec.name, None, target, task, metadata=metadata, rows=rows)
+    return RawTable(spec.name, read_table(path, fmt, what), target, task, metadata=metadata)
 
 
 def load_openml_spec(spec: DatasetSpec) -> RawTable:

@@ -22,9 +22,21 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import DataError, ParameterError
+from .._memory import check_allocation
+from ..datasets.parquet_sample import ParquetRows
+from ..exceptions import DataError, MemoryBudgetError, ParameterError
 from ..validation import check_array, check_int
 from .alignment import cca_r2, linear_cka, mutual_knn, orthonormal_basis, ratio_trace
+
+
+def _check_parquet_fits(path: Path) -> None:
+    """Refuse a Parquet features file whose decoded size (read from its footer) is over the
+    memory budget, before reading any row."""
+    rows = ParquetRows(lambda: open(path, "rb"), str(path), f"--features {path}")
+    check_allocation(rows.decoded_bytes, None,
+                     f"--features {path}: reading its {rows.n_rows} rows × {len(rows.columns)} "
+                     "columns")
+
 
 FEATURE_FORMATS = (".npy", ".parquet", ".csv")
 
@@ -106,6 +118,8 @@ def read_features(path: str | Path) -> np.ndarray:
         if suffix == ".npy":
             values = np.load(path, allow_pickle=False)
         else:
+            if suffix == ".parquet":
+                _check_parquet_fits(path)
             frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
             bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
                    or pd.api.types.is_bool_dtype(frame[c])]
@@ -113,7 +127,7 @@ def read_features(path: str | Path) -> np.ndarray:
                 shown = ", ".join(bad[:5]) + (f", … ({len(bad)} columns)" if len(bad) > 5 else "")
                 raise ParameterError(f"--features {path}: non-numeric column(s) {shown}")
             values = frame.to_numpy(dtype=np.float64)
-    except (ParameterError, DataError):
+    except (ParameterError, DataError, MemoryBudgetError):
         raise
     except Exception as exc:  # a corrupt or unreadable file, whatever the reader raises
         raise DataError(f"--features {path}: cannot be read ({type(exc).__name__}: "
