@@ -217,12 +217,14 @@ def context_weights(op, c: np.ndarray) -> np.ndarray:
 class _RidgeWeight:
     """W = (E + nβI)⁻¹ of (3): a scalar without E, a Cholesky factor with it."""
 
-    def __init__(self, n: int, beta: float, extra: np.ndarray | None):
+    def __init__(self, n: int, beta: float, extra: np.ndarray | None, memory_budget=None):
         self.scalar = None
         if extra is None:
             self.scalar = 1.0 / (n * beta)
             self.diagonal = np.full(n, self.scalar)
             return
+        check_allocation(16.0 * n * n, memory_budget,
+                         f"the Cholesky factor of the ambient kernel on {n} labelled rows")
         A = extra + (n * beta) * np.eye(n)
         self.factor = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
         self.diagonal = 1.0 / np.diag(A)
@@ -244,7 +246,7 @@ def solve_inverse_laplacian(prop: Propagator, rows: np.ndarray, Y: np.ndarray, e
     """
     N, n = prop.N, rows.size
     prop.check_memory(Y.shape[1], f"the propagation vectors of {N} rows")
-    W = _RidgeWeight(n, beta, extra)
+    W = _RidgeWeight(n, beta, extra, prop.memory_budget)
 
     def apply(C: np.ndarray) -> np.ndarray:
         prop.products += C.shape[1]
