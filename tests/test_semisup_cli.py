@@ -115,3 +115,24 @@ def test_summary_counts_wins_and_median_ratios():
     assert s["best_baseline"]["stkr_wins"] == 1
     assert s["best_baseline"]["median_ratio"] == pytest.approx((0.5 + 4.0) / 2)
     assert s["kernel_ridge"]["n"] == 0 and s["kernel_ridge"]["win_rate"] is None
+
+
+def test_progress_on_stderr_and_none_with_quiet(monkeypatch, capsys):
+    """STKR's cross-validation reports its solves; on large pools each method's start and end
+    are announced (the threshold lowered here); --quiet silences both."""
+    import functools
+
+    from contextures import _progress
+    from contextures.experiments import semisup_methods
+
+    monkeypatch.setattr(_progress, "task", functools.partial(_progress.task, delay=0.0,
+                                                             interval=0.0))
+    monkeypatch.setattr(semisup_methods, "ANNOUNCE_ROWS", 100)
+    argv = ["semisup", "--data", "sklearn:diabetes", "--labelled", "20%",
+            "--methods", "stkr,linear"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "contextures: STKR cross-validation:" in err and "solves" in err
+    assert "semisup: stkr on" in err and "semisup: linear done in" in err
+    assert main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -8,7 +8,9 @@ of the pool (a fraction such as ``0.05`` or ``5%``, or a count such as ``200``) 
 and stratified, and every method sees the features of the whole pool and the labels of those rows
 only (:mod:`contextures.experiments.semisup` describes the methods). The table gives each
 method's test error — misclassification rate for classes (and the one-hot MSE of its
-probabilities), mean squared error for values — and its wall time. ``--json PATH`` writes::
+probabilities), mean squared error for values — and its wall time. Progress goes to stderr (the
+neighbour search, STKR's cross-validation, and on pools of 20 000 rows or more each method's
+start and end), none with ``--quiet``. ``--json PATH`` writes::
 
     {"dataset", "context", "transform", "labelled", "n_labelled", "n_pool", "n_test", "task",
      "seed", "metric", "results": {method: {"error", "brier"?, "seconds", ...}}}
@@ -45,9 +47,11 @@ def semisup(
                                                                "methods (default: all)."),
     memory_budget: str | None = typer.Option(None, "--memory-budget",
                                              help="Memory a fit may use, e.g. 8G."),
+    quiet: bool = options.QUIET,
 ) -> None:
     """STKR's test error beside LabelSpreading, LabelPropagation and supervised baselines."""
     from .._memory import resolve_budget
+    from .._progress import reporting
     from ..contexts import make_context
     from ..exceptions import ParameterError
     from ..experiments.semisup import pool_and_test
@@ -69,12 +73,13 @@ def semisup(
         raise ParameterError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; known: "
                              f"{', '.join(METHODS)}")
     budget = resolve_budget(memory_budget)
-    X_pool, y_pool, X_test, y_test, task = pool_and_test(data, seed, max_rows)
-    labelled_count(amount, X_pool.shape[0])
-    rows = draw_labelled(y_pool, amount, task, random_state=seed)
-    results = compare_methods(X_pool, y_pool, rows, X_test, y_test, task, context=context,
-                              transform=transform, methods=chosen, random_state=seed,
-                              memory_budget=budget)
+    with reporting(not quiet):
+        X_pool, y_pool, X_test, y_test, task = pool_and_test(data, seed, max_rows)
+        labelled_count(amount, X_pool.shape[0])
+        rows = draw_labelled(y_pool, amount, task, random_state=seed)
+        results = compare_methods(X_pool, y_pool, rows, X_test, y_test, task, context=context,
+                                  transform=transform, methods=chosen, random_state=seed,
+                                  memory_budget=budget)
     metric = "misclassification rate" if task == "classification" else "mean squared error"
     typer.echo(f"{data}: {task}, pool {X_pool.shape[0]} rows ({rows.size} labelled, seed {seed}),"
                f" test {X_test.shape[0]} rows; context {make_context(context).spec()}")

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._progress import DELAY, say
 from ..exceptions import ParameterError
 
 BASELINES = ("label_spreading_knn", "label_spreading_rbf", "label_propagation_knn",
@@ -45,6 +46,9 @@ SUPERVISED = ("kernel_ridge", "linear")
 FRACTIONS = (0.01, 0.05, 0.2)
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 PROBE_COMPONENTS = 32
+ANNOUNCE_ROWS = 20_000
+"""From this many pool rows each method's start and end are announced on stderr (when progress is
+reported); on smaller data only a method that took over 2 s gets its end line."""
 
 
 # --- the labelled draw ------------------------------------------------------------------------
@@ -192,7 +196,10 @@ def compare_methods(X_pool: np.ndarray, y_pool: np.ndarray, labelled: np.ndarray
     gamma = median_gamma(X_pool)
     k = _neighbours_of(context)
     out: dict[str, dict] = {}
+    large = X_pool.shape[0] >= ANNOUNCE_ROWS
     for name in methods:
+        if large and (classify or name not in GRAPH_BASELINES):
+            say(f"semisup: {name} on {X_pool.shape[0]} rows ({labelled.size} labelled)")
         start = time.perf_counter()
         proba = None
         extra: dict = {}
@@ -235,8 +242,10 @@ def compare_methods(X_pool: np.ndarray, y_pool: np.ndarray, labelled: np.ndarray
         except (ValueError, np.linalg.LinAlgError) as exc:
             out[name] = {"error": None, "failed": f"{type(exc).__name__}: {exc}"}
             continue
-        out[name] = {**_score(task, y_test, pred, proba, C),
-                     "seconds": time.perf_counter() - start, **extra}
+        took = time.perf_counter() - start
+        out[name] = {**_score(task, y_test, pred, proba, C), "seconds": took, **extra}
+        if large or took >= DELAY:
+            say(f"semisup: {name} done in {took:.1f} s")
     return out
 
 

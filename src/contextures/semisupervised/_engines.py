@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from .. import _progress as progress
 from ..contexts.base import Context
 from ..exceptions import ConvergenceWarning, ParameterError
 from ._propagation import Propagator, context_weights, solve_inverse_laplacian, solve_poly
@@ -286,6 +287,8 @@ def _cross_validate(engine, rows, Y, transform: SpectralTransform, alpha, task, 
         codes = None
     folds = _folds(rows, codes, k, seed)
     errors = np.zeros((len(transforms), len(weights), len(ratios)))
+    bar = progress.task("STKR cross-validation",
+                        len(folds) * len(transforms) * len(weights) * len(ratios), "solves")
     for train, held in folds:
         tr, va = rows[train], rows[held]
         Ytr = Y[train]
@@ -307,6 +310,8 @@ def _cross_validate(engine, rows, Y, transform: SpectralTransform, alpha, task, 
                     if full:
                         pred = np.hstack([pred, 1.0 - pred.sum(axis=1, keepdims=True)])
                     errors[a, c, b] += float(((pred - target) ** 2).sum())
+                    bar.update(advance=1)
+    bar.close()
     errors /= n * (Y.shape[1] + int(full))
     for a, t in enumerate(transforms):
         for c, w in enumerate(weights):
