@@ -223,7 +223,7 @@ class STKR(BaseEstimator):
         budget, propagation beyond. (``topd`` always uses the spectral engine.)
     tol, max_iter
         Relative residual and iteration limit of the propagation solves (the cross-validation's
-        solves use max(tol, 10⁻⁴)); for ``inverse_laplacian(eta=η)`` the residual of the
+        solves use max(tol, 10⁻³)); for ``inverse_laplacian(eta=η)`` the residual of the
         context-side system is brought to tol·(1 − η), which bounds the error of its solution
         by tol (see :mod:`contextures.semisupervised._propagation`).
     random_state : int or None
