@@ -203,14 +203,21 @@ def load_file(spec: DatasetSpec) -> RawTable:
         raise DataError(f"file not found: {spec.name}{also}")
     metadata = {"source": f"{spec.kind.upper()} file {path.resolve()}",
                 "license": "unknown (a user file)", "citation": "unknown (a user file)"}
-    if spec.kind == "parquet":
-        rows = ParquetRows(lambda: open(path, "rb"), str(path), what)
-        if not rows.fits():
-            return RawTable(path.stem, None, spec.target, None, metadata=metadata, rows=rows)
-    frame = read_table(path, spec.kind, what)
+    frame, rows = _local_table(path, spec.kind, what)
     if spec.kind == "csv" and spec.target is not None:
         _refuse_duplicated_target(path, spec.target, what)
-    return RawTable(path.stem, frame, spec.target, None, metadata=metadata)
+    return RawTable(path.stem, frame, spec.target, None, metadata=metadata, rows=rows)
+
+
+def _local_table(path: Path, fmt: str, what: str) -> tuple[pd.DataFrame | None,
+                                                          ParquetRows | None]:
+    """(the table, None), or for a Parquet file over the memory budget (None, its
+    :class:`ParquetRows`): the footer decides before any row is read."""
+    if fmt == "parquet":
+        rows = ParquetRows.of_path(path, what)
+        if not rows.fits():
+            return None, rows
+    return read_table(path, fmt, what), None
 
 
 @functools.lru_cache(maxsize=8)
@@ -278,12 +285,8 @@ def load_data_dir(spec: DatasetSpec) -> RawTable:
         "citation": entry.get("source") or f"file {path}",
         "file": str(path),
     }
-    if fmt == "parquet":
-        # as for parquet:PATH, the footer decides whether the table can be read whole
-        rows = ParquetRows(lambda: open(path, "rb"), str(path), what)
-        if not rows.fits():
-            return RawTable(spec.name, None, target, task, metadata=metadata, rows=rows)
-    return RawTable(spec.name, read_table(path, fmt, what), target, task, metadata=metadata)
+    frame, rows = _local_table(path, fmt, what)   # as for parquet:PATH
+    return RawTable(spec.name, frame, target, task, metadata=metadata, rows=rows)
 
 
 def load_openml_spec(spec: DatasetSpec) -> RawTable:

@@ -63,6 +63,11 @@ class ParquetRows:
         self.group_bytes = [int(max(g.total_byte_size, 8 * g.num_rows * metadata.num_columns))
                             for g in groups]
 
+    @classmethod
+    def of_path(cls, path, what: str) -> ParquetRows:
+        """The Parquet file at a local ``path`` (its footer read, nothing else)."""
+        return cls(lambda: open(path, "rb"), str(path), what)
+
     def fits(self, budget=None) -> bool:
         """Whether the whole decoded table fits in the memory budget."""
         return fits(self.decoded_bytes, budget)

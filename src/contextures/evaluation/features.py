@@ -32,7 +32,7 @@ from .alignment import cca_r2, linear_cka, mutual_knn, orthonormal_basis, ratio_
 def _check_parquet_fits(path: Path) -> None:
     """Refuse a Parquet features file whose decoded size (read from its footer) is over the
     memory budget, before reading any row."""
-    rows = ParquetRows(lambda: open(path, "rb"), str(path), f"--features {path}")
+    rows = ParquetRows.of_path(path, f"--features {path}")
     check_allocation(rows.decoded_bytes, None,
                      f"--features {path}: reading its {rows.n_rows} rows × {len(rows.columns)} "
                      "columns")

@@ -23,7 +23,7 @@ import numpy as np
 from ..exceptions import DataError
 from ..reports.files import write_text
 from ..reports.records import json_safe
-from ..runner import Cell
+from ..runner import Cell, partition_records
 from ..runner.study import Study
 from .encoding import context_cache, fitting_sample, load_prepared
 from .strengths import RBFScale, family_of
@@ -200,9 +200,8 @@ def scan_cell(*, data: str, split_seed: int, max_rows: int | None, max_fit: int,
 def summarize_scan(records: Sequence[dict[str, Any]], settings: ScanSettings,
                    run: Any = None) -> dict[str, Any]:
     """The scan's rows in grid order (failed strengths listed apart)."""
-    rows = [r["result"] for r in records if r["status"] == "ok"]
-    failed = [{"context": r["key"], "error": r["error"]} for r in records if r["status"] != "ok"]
-    return {"rows": rows, "failed": failed}
+    ok, failed = partition_records(records, ("context",))
+    return {"rows": [r["result"] for r in ok], "failed": failed}
 
 
 def write_scan_outputs(summary: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from ..exceptions import DataError
 from ..reports import selection as report
 from ..reports.files import write_text
 from ..reports.records import json_safe
+from ..runner import partition_records
 from .statistics import pearson, spearman
 
 
@@ -118,8 +119,8 @@ def summarize_selection(records: Sequence[dict[str, Any]], settings: Any,
                         run: Any = None, *, plan: Any,
                         started: float | None = None) -> Selection:
     """Rank the candidates, recommend, correlate τ with the errors (module docstring)."""
-    failed = [{"context": r["key"], "error": r["error"]} for r in records if r["status"] != "ok"]
-    results = [r["result"] for r in records if r["status"] == "ok"]
+    ok, failed = partition_records(records, ("context",))
+    results = [r["result"] for r in ok]
     if not results:
         raise DataError(f"every candidate failed (first: {failed[0]['error']})")
     rows = rank_results(results)

@@ -87,5 +87,3 @@ def _best_alternating(fns, repeats: int, threads: int) -> list[tuple[float, obje
                 values[i] = fn()
                 best[i] = min(best[i], time.perf_counter() - start)
     return list(zip(best, values, strict=True))
-
-

@@ -101,8 +101,9 @@ def probe_scheduler(address: str, timeout: float) -> None:
     """Open and close one connection to a dask scheduler, or raise :class:`GridBackendError`.
 
     Done before creating the client so that a wrong address fails within ``timeout`` seconds
-    (at once when nothing listens on a ``tcp://`` port) with one clear message (and no half-built client left to complain when collected). The probe
-    runs its own event loop in a helper thread, so it works under a running loop (notebooks).
+    (at once when nothing listens on a ``tcp://`` port) with one clear message, and no
+    half-built client is left to complain when collected. The probe runs its own event loop in a
+    helper thread, so it works under a running loop (notebooks).
     """
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
