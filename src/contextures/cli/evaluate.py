@@ -107,6 +107,11 @@ def evaluate(
                                             "this many pretrain rows and extend it to the rest "
                                             "(default: all pretrain rows)."),
     fit_seed: int = typer.Option(0, "--fit-seed", help="Seed of the --max-fit subsample."),
+    stream: bool = typer.Option(False, "--stream",
+                                help="Read a Parquet table by row groups, never whole: fit on "
+                                     "the --max-fit sample and stream the downstream rows "
+                                     "(automatic for a Parquet file over the memory budget "
+                                     "when --max-fit is given)."),
     max_time: str = options.max_time("a context whose solve is"),
     quiet: bool = options.QUIET,
 ) -> None:
@@ -115,27 +120,37 @@ def evaluate(
     from .._progress import reporting, say
     from .._timeguard import format_seconds, parse_duration, time_limit
     from ..datasets import prepare
-    from ..experiments.encoding import fit_rows
+    from ..datasets.splits import fit_rows
+    from ..exceptions import DataError
 
     beta = check_positive(beta, "beta")
     check_int(d0, "d0", low=2)
     limit = parse_duration(max_time)
     for spec in context:  # every spec checked before any work
         make_context(spec)
+    if stream and max_fit is None:
+        raise DataError("--stream fits the contexts on a sample of the pretrain rows: give its "
+                        "size with --max-fit N")
     with reporting(not quiet):
-        prepared = prepare(data, split_seed=split_seed)
+        prepared = prepare(data, split_seed=split_seed, stream=True if stream else None,
+                           n_fit=max_fit, fit_seed=fit_seed)
     if probe and prepared.y_train is None:
-        from ..exceptions import DataError
-
         raise DataError(f"--probe needs a target, and dataset {data!r} has none")
-    n_pre = prepared.X_pre.shape[0]
+    n_pre = prepared.n_pretrain
     X_fit = None
-    if max_fit is not None and max_fit < n_pre:
+    if prepared.streamed:
+        n_down = prepared.X_train.shape[0] + prepared.X_test.shape[0]
+        typer.echo(f"note: {data} is read by row groups, never whole: the preprocessing and the "
+                   f"contexts are fitted on a seeded subsample of {prepared.X_pre.shape[0]} of "
+                   f"the {n_pre} pretrain rows (--max-fit, fit seed {fit_seed}), and the "
+                   f"{n_down} downstream rows are streamed from the file, a block at a time",
+                   err=True)
+    elif max_fit is not None and max_fit < n_pre:
         X_fit = np.ascontiguousarray(prepared.X_pre[fit_rows(n_pre, max_fit, fit_seed)])
         typer.echo(f"note: contexts fitted on a seeded subsample of {max_fit} of the {n_pre} "
                    f"pretrain rows (--max-fit, fit seed {fit_seed}) and extended to the other "
                    "rows", err=True)
-    n_fit = n_pre if X_fit is None else X_fit.shape[0]
+    n_fit = prepared.X_pre.shape[0] if X_fit is None else X_fit.shape[0]
     d_eff, note = effective_d0(d0, n_fit)
     if note:
         typer.echo(f"note: {note}", err=True)
@@ -191,6 +206,8 @@ def evaluate(
                    "split_seed": int(split_seed)}
         if max_fit is not None:
             payload.update(n_fit=int(n_fit), max_fit=int(max_fit), fit_seed=int(fit_seed))
+        if prepared.streamed:
+            payload["streamed"] = prepared.metadata["streamed"]
         write_json(json_path, payload)
     if first_error is not None:   # the others are reported; the command still fails
         raise first_error

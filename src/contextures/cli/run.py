@@ -27,6 +27,11 @@ def run(
     beta: float = typer.Option(1.0, "--beta", help="τ's β."),
     seed: int = typer.Option(0, "--seed", min=0,
                              help="Seed of the split and of the fitting subsample."),
+    stream: bool = typer.Option(False, "--stream",
+                                help="Read a Parquet table by row groups, never whole: fit on "
+                                     "the --max-fit sample and stream the downstream rows to the "
+                                     "probes (automatic for a Parquet file over the memory "
+                                     "budget)."),
     max_time: str = options.max_time("a run"),
     workers: int = typer.Option(0, "--workers", min=0,
                                 help="Cells run at once, one thread each (default 0: one per "
@@ -40,7 +45,8 @@ def run(
 
     limit = parse_duration(max_time)
     settings = SelectorSettings(data=data, d0=d0, beta=beta, split_seed=seed, fit_seed=seed,
-                                max_fit=max_fit, max_rows=max_rows, contexts=tuple(context or ()))
+                                max_fit=max_fit, max_rows=max_rows, contexts=tuple(context or ()),
+                                stream=stream)
     from .._resources import available_cores
 
     runner.setdefault("echo", typer.echo)

@@ -16,18 +16,24 @@ Row cap: the smaller of ``max_rows`` and the spec's ``:max_rows=``; a seeded sub
 table's row order and is recorded in ``metadata["cap"]``. A Parquet file too large for the memory
 budget is read only through a cap: its target column alone, then the kept rows one row group at
 a time (:mod:`~contextures.datasets.parquet_sample`), which gives the same table as reading it
-whole; without a cap it is refused, naming ``:max_rows=N``.
+whole; without a cap it is refused, naming ``:max_rows=N``, unless the caller streams it
+(``stream``): then nothing but the target column is read, and the :class:`Dataset` holds the
+file's :class:`~contextures.datasets.parquet_sample.ParquetRows` instead of ``X_raw``, for
+:func:`~contextures.datasets.prepare` to read by row groups (:mod:`~contextures.datasets.streamed`).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError, ParameterError
 from .loaders import LOADERS
+from .parquet_sample import row_groups_only
 from .preprocess import _as_numeric, _as_text, _is_numeric, encode_target, is_bool_like
 from .specs import TASKS, DatasetSpec, format_dataset_spec, parse_dataset_spec
 from .splits import subsample_indices
@@ -44,22 +50,33 @@ class Dataset:
     ``"regression"``, ``"classification"`` or None (unlabelled). ``metadata`` holds ``source``,
     ``license``, ``citation``, ``n_rows``, ``n_features``, ``target``, ``target_summary``,
     ``task_origin``, ``cap`` and ``dropped_columns``.
+
+    A streamed Parquet table (``load_dataset(..., stream=...)``) has ``X_raw`` None, ``rows``
+    its :class:`~contextures.datasets.parquet_sample.ParquetRows` and ``feature_columns`` the
+    names of its feature columns; ``y_raw`` is then the whole target column, read alone.
     """
 
     name: str
     spec: str
-    X_raw: pd.DataFrame
+    X_raw: pd.DataFrame | None
     y_raw: pd.Series | None
     task: str | None
     metadata: dict = field(default_factory=dict)
+    rows: Any = field(default=None, repr=False)
+    feature_columns: list[str] | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the rows stay in the file (read by row groups, never whole)."""
+        return self.X_raw is None
 
     @property
     def n_rows(self) -> int:
-        return int(self.X_raw.shape[0])
+        return int(self.rows.n_rows if self.streamed else self.X_raw.shape[0])
 
     @property
     def n_features(self) -> int:
-        return int(self.X_raw.shape[1])
+        return len(self.feature_columns) if self.streamed else int(self.X_raw.shape[1])
 
     @property
     def target_name(self) -> str | None:
@@ -134,18 +151,22 @@ def _effective_cap(max_rows, spec_cap) -> int | None:
 
 
 def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None,
-                 max_rows: int | None = None, random_state: int = 0) -> Dataset:
+                 max_rows: int | None = None, random_state: int = 0,
+                 stream: bool | None = False) -> Dataset:
     """Load the dataset named by ``spec`` (see :mod:`contextures.datasets.specs`).
 
     ``task`` overrides the task (otherwise: the spec's ``:task=``, the source's, or
     :func:`infer_task`); ``max_rows`` caps the rows (module docstring) with ``random_state``
-    seeding the subsample.
+    seeding the subsample. ``stream``: False refuses a Parquet file over the memory budget
+    without a cap; None keeps such a file in place (a streamed :class:`Dataset`); True keeps
+    every uncapped Parquet file in place, whatever its size, and refuses other sources.
     """
     parsed = parse_dataset_spec(spec) if not isinstance(spec, DatasetSpec) else spec
     if task is not None and task not in TASKS:
         raise ParameterError(f"task must be 'regression' or 'classification', got {task!r}")
     cap = _effective_cap(max_rows, parsed.max_rows)
-    raw = LOADERS[parsed.kind](parsed)
+    with row_groups_only() if stream else nullcontext():
+        raw = LOADERS[parsed.kind](parsed)
     frame = raw.frame
     columns = raw.columns
     n_before = int(frame.shape[0]) if frame is not None else raw.rows.n_rows
@@ -155,8 +176,13 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
     if n_before == 0 or len(columns) == 0:
         raise DataError(f"dataset {label!r} is an empty table ({n_before} rows, "
                         f"{len(columns)} columns)")
-    if frame is None and (cap is None or cap >= n_before):
+    streamed = frame is None and (cap is None or cap >= n_before)
+    if streamed and stream is False:
         raw.rows.refuse()   # too large to read whole, and no cap to sample it
+    if stream and frame is not None and (cap is None or cap >= n_before):
+        raise DataError(f"dataset {label!r}: only a Parquet file can be streamed (read by row "
+                        "groups); convert the table to Parquet (pandas: DataFrame.to_parquet), "
+                        "or load it whole")
     dropped = list(raw.dropped)
     if parsed.drop:
         absent = [c for c in parsed.drop if c not in columns]
@@ -221,12 +247,16 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
                 frame = frame.iloc[keep]
             y = y.iloc[keep] if y is not None else None
 
-    X = frame.reset_index(drop=True)
+    X = None if streamed else frame.reset_index(drop=True)
+    features = [c for c in columns if c != raw.target]
     if y is not None:
         y = y.reset_index(drop=True)
         if isinstance(y.dtype, pd.CategoricalDtype):
             y = y.cat.remove_unused_categories()
-    _check_features(X, label)
+    if X is not None:
+        _check_features(X, label)
+    elif not features:
+        raise DataError(f"dataset {label!r} has no feature column besides the target")
 
     metadata = {
         "name": raw.name,
@@ -235,8 +265,8 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
         "license": raw.metadata.get("license", "unknown"),
         "citation": raw.metadata.get("citation", "unknown"),
         **{k: v for k, v in raw.metadata.items() if k not in ("source", "license", "citation")},
-        "n_rows": int(X.shape[0]),
-        "n_features": int(X.shape[1]),
+        "n_rows": int(n_before if X is None else X.shape[0]),
+        "n_features": int(len(features) if X is None else X.shape[1]),
         "target": None if y is None else str(y.name),
         "task": chosen,
         "task_origin": task_origin,
@@ -244,4 +274,8 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
         "cap": cap_info,
         "dropped_columns": dropped,
     }
+    if X is None:
+        metadata["streamed"] = True
+        return Dataset(raw.name, label, None, y, chosen, metadata, rows=raw.rows,
+                       feature_columns=features)
     return Dataset(raw.name, label, X, y, chosen, metadata)

@@ -189,7 +189,7 @@ def load_file(spec: DatasetSpec) -> RawTable:
                     "license": "unknown (a user file)", "citation": "unknown (a user file)"}
         if spec.kind == "parquet":
             rows = url_parquet_rows(spec.name, what)
-            if not rows.fits():
+            if not rows.read_whole():
                 return RawTable(stem, None, spec.target, None, metadata=metadata, rows=rows)
             return RawTable(stem, rows.read(), spec.target, None, metadata=metadata)
         frame = read_url_csv(spec.name, what)
@@ -215,7 +215,7 @@ def _local_table(path: Path, fmt: str, what: str) -> tuple[pd.DataFrame | None,
     :class:`ParquetRows`): the footer decides before any row is read."""
     if fmt == "parquet":
         rows = ParquetRows.of_path(path, what)
-        if not rows.fits():
+        if not rows.read_whole():
             return None, rows
     return read_table(path, fmt, what), None
 

@@ -21,7 +21,8 @@ a cap, such a file is refused with the estimate and the option that reads a samp
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import IO, NoReturn
 
 import numpy as np
@@ -32,6 +33,20 @@ from ..exceptions import DataError
 from .remote import parquet_decoded_bytes
 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
+
+_ROW_GROUPS_ONLY: ContextVar[bool] = ContextVar("parquet_row_groups_only", default=False)
+
+
+@contextmanager
+def row_groups_only():
+    """Inside the block the Parquet loaders read no table whole, whatever its size: they return
+    its :class:`ParquetRows` (the footer only), for a streamed read
+    (:mod:`~contextures.datasets.streamed`)."""
+    token = _ROW_GROUPS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ROW_GROUPS_ONLY.reset(token)
 
 
 class ParquetRows:
@@ -71,6 +86,11 @@ class ParquetRows:
     def fits(self, budget=None) -> bool:
         """Whether the whole decoded table fits in the memory budget."""
         return fits(self.decoded_bytes, budget)
+
+    def read_whole(self) -> bool:
+        """Whether a loader reads the table whole: it fits, and no :func:`row_groups_only`
+        block asks for row groups."""
+        return self.fits() and not _ROW_GROUPS_ONLY.get()
 
     def refuse(self, budget=None) -> NoReturn:
         """The budget error for reading the whole table, naming the option that samples it."""

@@ -61,6 +61,19 @@ def subsample_indices(n: int, m: int, *, labels: np.ndarray | None = None,
     return np.sort(taken)
 
 
+def fit_rows(n_pretrain: int, n_fit: int | None, fit_seed: int) -> np.ndarray:
+    """Sorted pretrain rows the contexts are fitted on: all, or a seeded uniform subsample.
+
+    The subsample is not stratified: the contexts are label-free, so labels play no part.
+    """
+    if n_fit is None or n_fit >= n_pretrain:
+        return np.arange(n_pretrain)
+    if n_fit < 4:
+        raise ParameterError(f"n_fit must be at least 4, got {n_fit}")
+    rng = np.random.default_rng(fit_seed)
+    return np.sort(rng.choice(n_pretrain, size=n_fit, replace=False))
+
+
 def part_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
     """Sizes of the parts: round(f_i n) for all but the first part, which takes the rest."""
     sizes = [int(round(f * n)) for f in fractions[1:]]

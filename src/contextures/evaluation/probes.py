@@ -395,9 +395,7 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
     if d_max is not None:
         D = check_int(d_max, "d_max", low=1, high=D)
         F_train, F_test = F_train[:, :D], F_test[:, :D]
-    alphas = np.array([check_positive(a, "alpha") for a in np.atleast_1d(alphas)])
-    if alphas.size == 0:
-        raise ParameterError("alphas is empty")
+    alphas = _check_alphas(alphas)
 
     refit = F_val is None
     enc = _Encoding(task, y_train)
@@ -438,6 +436,13 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
         _Design(groups, D, t), _Rows(F_test, y_test, enc),
         None if refit else _Rows(F_val, y_val, enc), alphas, cv=cv_folds is not None)
 
+    return _selected_curve(task, alphas, val_err, test_err, test_acc)
+
+
+def _selected_curve(task: str, alphas: np.ndarray, val_err: np.ndarray, test_err: np.ndarray,
+                    test_acc: np.ndarray | None) -> ProbeCurve:
+    """The curve at α_d = argmin_α of the validation error for each d, and both readings of d."""
+    D = val_err.shape[1]
     best = np.argmin(val_err, axis=0)
     cols = np.arange(D)
     errors = test_err[best, cols]
@@ -449,6 +454,13 @@ def ridge_probe_curve(F_train, y_train, F_val=None, y_val=None, F_test=None, y_t
                       alphas=alphas[best], accuracy=accuracy, d_star=d_star,
                       error=float(errors[d_star - 1]), d_val=d_val,
                       error_at_d_val=float(errors[d_val - 1]))
+
+
+def _check_alphas(alphas) -> np.ndarray:
+    alphas = np.array([check_positive(a, "alpha") for a in np.atleast_1d(alphas)])
+    if alphas.size == 0:
+        raise ParameterError("alphas is empty")
+    return alphas
 
 
 def _cv_folds(y, task: str, k: int, random_state) -> list[np.ndarray]:

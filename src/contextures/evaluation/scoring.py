@@ -42,8 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import _progress
 from .._progress import say
 from ..contexts.base import make_context
+from ..datasets.streamed import is_streamed
 from ..exceptions import DataError
 from ..validation import check_positive
 from .diagnostics import decay_rate, kernel_deviation, lipschitz_estimate
@@ -182,6 +184,29 @@ class ContextScore:
         }
 
 
+def _streamed_probe(model, prepared, y_train, y_test, label: str, *, alphas, random_state,
+                    cv_folds) -> ProbeCurve:
+    """The probe of downstream rows streamed from their file: each block transformed as it is
+    read (:mod:`~contextures.datasets.streamed`) and probed by
+    :func:`~contextures.evaluation.probe_stream.ridge_probe_curve_streamed`."""
+    from .probe_stream import ridge_probe_curve_streamed
+
+    if cv_folds is None:
+        raise DataError("streamed downstream rows are probed with a K-fold cross-validation: "
+                        "cv_folds must be set")
+    source = prepared.X_train.source
+    with _progress.task(f"{label}: streaming and probing the downstream rows", source.n_rows(),
+                        "rows") as progress:
+        def features():
+            for part, X in source.blocks():
+                yield part, model.transform(X)
+                progress.update(advance=X.shape[0])
+
+        return ridge_probe_curve_streamed(features(), y_train, y_test, task=prepared.task,
+                                          alphas=alphas, random_state=random_state,
+                                          cv_folds=cv_folds)
+
+
 def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAULT_ALPHAS,
                   X_fit: np.ndarray | None = None, cache=None, solver: str = "auto",
                   random_state: int = 0, probe: bool | None = None, raw_probe: bool = False,
@@ -259,10 +284,18 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
             if n_down >= PROBE_ANNOUNCE_ROWS:
                 say(f"{label}: extending {score.n_resolved} components to {n_down} downstream "
                     "rows and probing them")
-            score.probe = ridge_probe_curve(model.transform(prepared.X_train), y_train, None,
-                                            None, model.transform(prepared.X_test), y_test,
-                                            task=prepared.task, alphas=alphas,
-                                            random_state=random_state, cv_folds=cv_folds)
+            if is_streamed(prepared.X_train):
+                score.probe = _streamed_probe(model, prepared, y_train, y_test, label,
+                                              alphas=alphas, random_state=random_state,
+                                              cv_folds=cv_folds)
+            else:
+                score.probe = ridge_probe_curve(model.transform(prepared.X_train), y_train,
+                                                None, None, model.transform(prepared.X_test),
+                                                y_test, task=prepared.task, alphas=alphas,
+                                                random_state=random_state, cv_folds=cv_folds)
+        if raw_probe and is_streamed(prepared.X_train):
+            raise DataError("the probe of the raw Nyström columns (raw_probe) needs the "
+                            "downstream rows in memory, and these are streamed from the file")
         if raw_probe:
             from ..spectral.extension import extend
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..contexts import ContextCache
+from ..datasets.splits import fit_rows
 from ..evaluation.scoring import standardised_targets
-from ..exceptions import ParameterError
 from ..runner import worker_cache
 
 CACHE_BYTES = 2 * 1024**3
@@ -58,44 +58,50 @@ class PreparedArrays:
     notes: tuple[str, ...] = ()
     categorical_share: float = 0.0
     """The share of the preprocessed columns that are one-hot columns of categorical ones."""
+    n_pretrain: int = 0
+    """Rows of the pretrain split (``X_pre`` holds only the fitting sample of a streamed table:
+    see :mod:`~contextures.datasets.streamed`)."""
 
 
-def _prepare(dataset: str, task: str | None, split_seed: int,
-             max_rows: int | None) -> PreparedArrays:
+def _prepare(dataset: str, task: str | None, split_seed: int, max_rows: int | None,
+             n_fit: int | None = None, fit_seed: int = 0,
+             stream: bool | None = False) -> PreparedArrays:
     from ..datasets import prepare
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = prepare(dataset, split_seed=split_seed, max_rows=max_rows, task=task)
+        data = prepare(dataset, split_seed=split_seed, max_rows=max_rows, task=task,
+                       stream=stream, n_fit=n_fit, fit_seed=fit_seed)
     notes = tuple(dict.fromkeys(str(w.message) for w in caught))
+    if data.streamed:
+        notes += (f"the table is read by row groups, never whole: the preprocessing and the "
+                  f"contexts are fitted on a seeded subsample of {data.X_pre.shape[0]} of the "
+                  f"{data.n_pretrain} pretrain rows, and the "
+                  f"{data.X_train.shape[0] + data.X_test.shape[0]} downstream rows are streamed "
+                  "from the file a block at a time",)
     y_train, y_test, scale = standardised_targets(data.y_train, data.y_test, data.task)
-    n_rows = int(data.X_pre.shape[0] + data.X_train.shape[0] + data.X_test.shape[0])
+    n_rows = int(data.n_pretrain + data.X_train.shape[0] + data.X_test.shape[0])
     cats = [str(c) for c in data.metadata.get("preprocessing", {}).get("categorical_columns", [])]
     onehot = sum(1 for name in data.feature_names
                  if any(str(name).startswith(f"{c}_") for c in cats))
     share = onehot / len(data.feature_names) if data.feature_names else 0.0
     return PreparedArrays(data.name, data.task, data.X_pre, data.X_train, data.X_test, y_train,
-                          y_test, n_rows, scale, notes, share)
+                          y_test, n_rows, scale, notes, share, data.n_pretrain)
 
 
 def load_prepared(dataset: str, task: str | None = None, split_seed: int = 0,
-                  max_rows: int | None = None) -> PreparedArrays:
-    """``prepare(dataset)`` as :class:`PreparedArrays`, computed once per process."""
-    key = ("experiments.prepared", dataset, task, int(split_seed), max_rows)
-    return worker_cache(key, lambda: _prepare(dataset, task, split_seed, max_rows))
+                  max_rows: int | None = None, *, n_fit: int | None = None, fit_seed: int = 0,
+                  stream: bool | None = False) -> PreparedArrays:
+    """``prepare(dataset)`` as :class:`PreparedArrays`, computed once per process.
 
-
-def fit_rows(n_pretrain: int, n_fit: int | None, fit_seed: int) -> np.ndarray:
-    """Sorted pretrain rows the contexts are fitted on: all, or a seeded uniform subsample.
-
-    The subsample is not stratified: the contexts are label-free, so labels play no part.
+    ``stream`` and ``n_fit``/``fit_seed`` stream a Parquet table's downstream rows from its file
+    (:func:`~contextures.datasets.prepare`); a table in memory ignores ``n_fit``.
     """
-    if n_fit is None or n_fit >= n_pretrain:
-        return np.arange(n_pretrain)
-    if n_fit < 4:
-        raise ParameterError(f"n_fit must be at least 4, got {n_fit}")
-    rng = np.random.default_rng(fit_seed)
-    return np.sort(rng.choice(n_pretrain, size=n_fit, replace=False))
+    key = ("experiments.prepared", dataset, task, int(split_seed), max_rows)
+    if n_fit is not None or stream:
+        key += (n_fit, int(fit_seed), stream)
+    return worker_cache(key, lambda: _prepare(dataset, task, split_seed, max_rows, n_fit,
+                                              fit_seed, stream))
 
 
 def fitting_sample(data: PreparedArrays, n_fit: int | None, fit_seed: int,

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from .. import _timeguard
 from ..exceptions import DataError, ParameterError, TimeBudgetError
 from ..runner import Cell
 from ..runner.study import Study, run_study
-from .encoding import context_cache, current_blas_threads, fitting_sample, load_prepared
+from .encoding import context_cache, current_blas_threads
 from .selector_scan import (
     DEFAULT_KNN,
     PER_FAMILY,
@@ -64,6 +64,7 @@ from .selector_scan import (
     FitRows,
     ScanSettings,
     choose_candidates,
+    fitting_rows,
 )
 from .selector_summary import Selection, summarize_selection, write_selection_outputs
 from .strengths import family_of
@@ -109,7 +110,7 @@ class SelectorSettings(FitRows):
         return cls(**{"max_fit": 300, "d0": 48, "check_rows": 500, **overrides})
 
     def as_config(self) -> dict[str, Any]:
-        config = asdict(self)
+        config = self.record()
         config["alphas"] = [float(a) for a in self.alphas]
         config["contexts"] = list(self.contexts)
         return config
@@ -124,8 +125,7 @@ class SelectorSettings(FitRows):
                                  "first (run_selector does)")
         d0 = plan_selection(self).d0
         fn = f"{__name__}:candidate_cell"
-        common = {"data": self.data, "split_seed": self.split_seed, "max_rows": self.max_rows,
-                  "max_fit": self.max_fit, "fit_seed": self.fit_seed, "d0": d0,
+        common = {**self.rows(), "d0": d0,
                   "beta": float(self.beta), "alphas": [float(a) for a in self.alphas],
                   "diagnostic_rows": self.diagnostic_rows,
                   "lipschitz_rows": self.lipschitz_rows, "check_folds": self.check_folds,
@@ -137,16 +137,15 @@ class SelectorSettings(FitRows):
 def candidate_cell(*, data: str, split_seed: int, max_rows: int | None, max_fit: int,
                    fit_seed: int, context: str, d0: int, beta: float, alphas: list[float],
                    diagnostic_rows: int, lipschitz_rows: int, check_folds: int = 3,
-                   check_rows: int = 1500) -> dict[str, Any]:
+                   check_rows: int = 1500, stream: bool = False) -> dict[str, Any]:
     """One candidate of the selector: :func:`~contextures.evaluation.scoring.score_context` with
     diagnostics, as a record (plus the curves the figures draw)."""
     from ..evaluation.scoring import score_context
 
     start = time.perf_counter()
-    prepared = load_prepared(data, None, split_seed, max_rows)
-    key = (data, None, split_seed, max_rows)
-    X_fit = fitting_sample(prepared, max_fit, fit_seed, key)
-    cache = context_cache((*key, max_fit, fit_seed), X_fit, max_k=max(DEFAULT_KNN))
+    prepared, X_fit, key = fitting_rows(data=data, split_seed=split_seed, max_rows=max_rows,
+                                        max_fit=max_fit, fit_seed=fit_seed, stream=stream)
+    cache = context_cache(key, X_fit, max_k=max(DEFAULT_KNN))
     has_target = prepared.y_train is not None and prepared.task is not None
     n = X_fit.shape[0]
     solver = "dense" if n <= DENSE_FIT_MAX else "auto"
@@ -202,8 +201,8 @@ def plan_selection(settings: SelectorSettings) -> SelectionPlan:
 
     for spec in settings.contexts:
         make_context(spec)  # every spec checked before any work
-    prepared = load_prepared(settings.data, None, settings.split_seed, settings.max_rows)
-    n_pre = int(prepared.X_pre.shape[0])
+    prepared = settings.prepared()
+    n_pre = int(prepared.n_pretrain)
     n_fit = min(settings.max_fit, n_pre)
     if n_fit < 4:
         raise DataError(f"dataset {settings.data!r} has {n_pre} pretrain rows: too few "

@@ -52,6 +52,41 @@ class FitRows:
     fit_seed: int = 0
     max_fit: int = DEFAULT_MAX_FIT
     max_rows: int | None = None
+    stream: bool = False
+    """Stream a Parquet table's downstream rows from its file even when it fits in memory (one
+    over the memory budget is streamed anyway; :mod:`~contextures.datasets.streamed`)."""
+
+    def rows(self) -> dict[str, Any]:
+        """The cell arguments that fix the rows (``stream`` only when set, so the cells of runs
+        made before it existed keep their keys)."""
+        rows = {"data": self.data, "split_seed": self.split_seed, "max_rows": self.max_rows,
+                "max_fit": self.max_fit, "fit_seed": self.fit_seed}
+        return {**rows, "stream": True} if self.stream else rows
+
+    def record(self) -> dict[str, Any]:
+        """The settings as recorded in a run's protocol (``stream`` only when set, so a run made
+        before it existed resumes)."""
+        record = asdict(self)
+        if not self.stream:
+            record.pop("stream")
+        return record
+
+    def prepared(self):
+        """The prepared data of these settings (memoised per process)."""
+        return fitting_rows(**self.rows())[0]
+
+
+def fitting_rows(*, data: str, split_seed: int, max_rows: int | None, max_fit: int,
+                 fit_seed: int, stream: bool = False):
+    """(prepared data, fitting sample, its cache key) of one run's rows, memoised per process.
+
+    A Parquet table over the memory budget (or any, with ``stream``) is prepared with its
+    downstream rows streamed from the file and its fitting sample read alone.
+    """
+    prepared = load_prepared(data, None, split_seed, max_rows, n_fit=max_fit, fit_seed=fit_seed,
+                             stream=True if stream else None)
+    key = (data, None, split_seed, max_rows, bool(stream))
+    return prepared, fitting_sample(prepared, max_fit, fit_seed, key), (*key, max_fit, fit_seed)
 
 
 @dataclass(frozen=True)
@@ -68,27 +103,21 @@ class ScanSettings(FitRows):
         return cls(**{"max_fit": 300, "d0": 48, **overrides})
 
     def protocol(self) -> dict[str, Any]:
-        return {"job": "run-scan", "version": 1, "settings": asdict(self)}
+        return {"job": "run-scan", "version": 1, "settings": self.record()}
 
     def grid(self) -> dict[str, list[str]]:
-        prepared = load_prepared(self.data, None, self.split_seed, self.max_rows)
-        X_fit = fitting_sample(prepared, self.max_fit, self.fit_seed,
-                               (self.data, None, self.split_seed, self.max_rows))
-        return scan_grid(X_fit)
+        return scan_grid(fitting_rows(**self.rows())[1])
 
     def cells(self) -> list[Cell]:
         d0 = min(self.d0, min(self.max_fit, _n_pretrain(self)) - 2)
         fn = f"{__name__}:scan_cell"
-        common = {"data": self.data, "split_seed": self.split_seed, "max_rows": self.max_rows,
-                  "max_fit": self.max_fit, "fit_seed": self.fit_seed, "d0": d0,
-                  "beta": float(self.beta)}
+        common = {**self.rows(), "d0": d0, "beta": float(self.beta)}
         return [Cell(spec, fn, {**common, "context": spec, "family": family})
                 for family, specs in self.grid().items() for spec in specs]
 
 
 def _n_pretrain(settings: Any) -> int:
-    prepared = load_prepared(settings.data, None, settings.split_seed, settings.max_rows)
-    return int(prepared.X_pre.shape[0])
+    return int(settings.prepared().n_pretrain)
 
 
 def _g(value: float) -> str:
@@ -184,13 +213,13 @@ def adaptive_candidates(X_fit: np.ndarray, d0: int, beta: float, *, categorical:
 
 # --- the τ scan as a study ------------------------------------------------------------------------
 def scan_cell(*, data: str, split_seed: int, max_rows: int | None, max_fit: int, fit_seed: int,
-              context: str, family: str, d0: int, beta: float) -> dict[str, Any]:
+              context: str, family: str, d0: int, beta: float,
+              stream: bool = False) -> dict[str, Any]:
     """One strength of the scan: τ from the singular values alone (no eigenfunctions)."""
     start = time.perf_counter()
-    prepared = load_prepared(data, None, split_seed, max_rows)
-    key = (data, None, split_seed, max_rows)
-    X_fit = fitting_sample(prepared, max_fit, fit_seed, key)
-    cache = context_cache((*key, max_fit, fit_seed), X_fit, max_k=max(DEFAULT_KNN))
+    _, X_fit, key = fitting_rows(data=data, split_seed=split_seed, max_rows=max_rows,
+                                 max_fit=max_fit, fit_seed=fit_seed, stream=stream)
+    cache = context_cache(key, X_fit, max_k=max(DEFAULT_KNN))
     row = scan_values(context, X_fit, d0, beta, cache)
     row["family"] = family
     row["seconds"] = time.perf_counter() - start
