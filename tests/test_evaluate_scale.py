@@ -11,8 +11,8 @@ import pytest
 
 from contextures.cli.app import main
 from contextures.datasets import prepare
+from contextures.datasets.splits import fit_rows
 from contextures.evaluation.contexts import evaluate_context
-from contextures.experiments.encoding import fit_rows
 
 
 def _table(path, n, seed=0):

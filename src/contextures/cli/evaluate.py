@@ -16,9 +16,11 @@ fails is recorded as ``{"context", "failed": message}`` and the others go on; th
 ends with the first failure's message and exit code.
 
 Large tables: ``--max-fit N`` fits each context on a seeded subsample of N pretrain rows
-(``--fit-seed``; :func:`~contextures.experiments.encoding.fit_rows`, as the main job does) and
+(``--fit-seed``; :func:`~contextures.datasets.splits.fit_rows`, as the main job does) and
 extends it stably to the downstream rows, which ``Contexture.transform`` computes in row blocks
-of bounded memory. Each context's solve is estimated before it starts and refused above
+of bounded memory. A Parquet table is never read whole with ``--stream`` (automatic when it is
+over the memory budget and ``--max-fit`` is given): the fitting sample is read alone and the
+downstream rows are streamed from the file to the probe (:mod:`~contextures.datasets.streamed`). Each context's solve is estimated before it starts and refused above
 ``--max-time`` (default 1 h; exit code 11, with the estimate). Progress goes to stderr: on large data
 (:data:`LARGE_ROWS`) a line as each context starts and one as it ends (its time and τ), on small
 data the end line of a context that took over 2 s, and the long steps' own lines (neighbour

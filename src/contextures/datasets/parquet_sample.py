@@ -97,7 +97,8 @@ class ParquetRows:
         check_allocation(self.decoded_bytes, budget,
                          f"{self.what}: reading {self.source} ({self.n_rows} rows × "
                          f"{len(self.columns)} columns; add :max_rows=N to the spec to read a "
-                         "seeded sample of N rows, one row group at a time)")
+                         "seeded sample of N rows, one row group at a time, or give evaluate or "
+                         "run a fitting sample, --max-fit N, to stream every row)")
         raise AssertionError("unreachable: the table was found over the budget")  # pragma: no cover
 
     def read(self) -> pd.DataFrame:

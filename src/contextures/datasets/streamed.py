@@ -36,12 +36,14 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from .._memory import check_allocation
+from .._memory import check_allocation, resolve_budget
 from ..exceptions import DataError
 from .parquet_sample import ParquetRows
 
 BATCH_BYTES = 32 * 1024**2
-"""Decoded bytes of one record batch read from the file (at least 1 024 rows)."""
+"""Decoded bytes of one record batch read from the file, at most (and at most an eighth of the
+memory budget), but at least :data:`MIN_BATCH_ROWS` rows."""
+MIN_BATCH_ROWS = 1024
 
 PARTS = ("train", "test")
 
@@ -59,8 +61,9 @@ class StreamedRows:
         self.rows, self.columns, self.pipeline = rows, list(columns), pipeline
         self.parts = {name: np.asarray(index, dtype=np.int64) for name, index in parts.items()}
         self.n_features = int(n_features)
-        per_row = rows.decoded_bytes / max(1, rows.n_rows)
-        self.batch_rows = int(max(1024, BATCH_BYTES // max(1.0, per_row)))
+        per_row = max(1.0, rows.decoded_bytes / max(1, rows.n_rows))
+        batch_bytes = min(BATCH_BYTES, resolve_budget(None) / 8)
+        self.batch_rows = int(min(max(1, rows.n_rows), max(MIN_BATCH_ROWS, batch_bytes // per_row)))
 
     def n_rows(self, parts=PARTS) -> int:
         return int(sum(self.parts[p].size for p in parts))
@@ -73,7 +76,7 @@ class StreamedRows:
 
         per_row = self.rows.decoded_bytes / max(1, self.rows.n_rows)
         check_allocation(per_row * self.batch_rows * 3 + max(self.rows.group_bytes, default=0)
-                         + 8.0 * self.n_features * self.batch_rows, None,
+                         + 16.0 * self.n_features * self.batch_rows, None,
                          f"{self.rows.what}: streaming {self.rows.source} in batches of "
                          f"{self.batch_rows} rows")
         wanted = [(p, self.parts[p]) for p in parts]
