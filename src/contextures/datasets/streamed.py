@@ -83,15 +83,20 @@ class StreamedRows:
         start = 0
         try:
             with self.rows.opener() as fh:
-                for batch in pq.ParquetFile(fh).iter_batches(batch_size=self.batch_rows,
-                                                             columns=self.columns):
-                    stop = start + batch.num_rows
-                    for part, index in wanted:
-                        lo, hi = np.searchsorted(index, [start, stop])
-                        if hi > lo:
-                            taken = batch.take(pa.array(index[lo:hi] - start))
-                            yield part, self._preprocess(taken.to_pandas())
-                    start = stop
+                reader = pq.ParquetFile(fh)
+                for group in range(reader.num_row_groups):
+                    # one row group at a time (iter_batches keeps the buffers it has read from
+                    # a Python file object until it ends), cut into batches
+                    table = reader.read_row_group(group, columns=self.columns)
+                    for batch in table.to_batches(max_chunksize=self.batch_rows):
+                        stop = start + batch.num_rows
+                        for part, index in wanted:
+                            lo, hi = np.searchsorted(index, [start, stop])
+                            if hi > lo:
+                                taken = batch.take(pa.array(index[lo:hi] - start))
+                                yield part, self._preprocess(taken.to_pandas())
+                        start = stop
+                    del table
         except (DataError, MemoryError):
             raise
         except OSError as exc:   # the file changed or went away between reads
