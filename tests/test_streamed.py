@@ -227,3 +227,20 @@ def test_run_streams_the_downstream_rows_and_says_so(parquet_file, tmp_path, cap
     assert summary["settings"]["stream"] is True
     errors = [r["err_at_d_val"] for r in summary["candidates"]]
     assert len(errors) == 2 and all(e is not None and 0 < e < 1 for e in errors), errors
+
+
+def test_a_url_streams_the_same_rows_as_a_local_file(parquet_file):
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    with fs.open("/streamed/t.parquet", "wb") as fh:
+        fh.write(parquet_file.read_bytes())
+    try:
+        local = prepare(f"parquet:{parquet_file}:y:drop=label", stream=True, n_fit=400)
+        remote = prepare("parquet:memory://streamed/t.parquet:y:drop=label", stream=True,
+                         n_fit=400)
+        np.testing.assert_array_equal(remote.X_pre, local.X_pre)
+        for part in ("X_train", "X_test"):
+            np.testing.assert_array_equal(_gather(getattr(remote, part)),
+                                          _gather(getattr(local, part)))
+    finally:
+        fs.rm("/streamed", recursive=True)
