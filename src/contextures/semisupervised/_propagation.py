@@ -104,30 +104,28 @@ class Propagator:
         self._parts = None
         self._column_sq = None
         if self._factors is not None and self.N >= SPLIT_ROWS:
-            from ..spectral.parts import RowParts
+            from ..spectral.parts import RowParts, csr_row_slices
             from ..spectral.threads import current_threads
 
             Q, QT = self._factors
             threads = current_threads()
             if threads > 1:
                 self._parts = RowParts(Q.shape[0], threads, m=QT.shape[0])
-                self._split = ([_row_view(Q, r) for r in self._parts.rows],
-                               [_row_view(QT, c) for c in self._parts.columns])
+                self._split = (csr_row_slices(Q, self._parts.rows),
+                               csr_row_slices(QT, self._parts.columns))
                 weakref.finalize(self, self._parts.close)   # the threads end with the engine
 
     def _product(self, which: int, V: np.ndarray) -> np.ndarray:
         """Q V (``which`` = 0) or Qᵀ V (1) with the float32 factors, split by rows if set up."""
+        from ..spectral.parts import product_part
+
         A = self._factors[which]
         V32 = np.ascontiguousarray(V, dtype=np.float32)
         if self._parts is None:
             return A @ V32
         slices = self._parts.rows if which == 0 else self._parts.columns
         out = np.empty((A.shape[0], V32.shape[1]), dtype=np.float32)
-
-        def part(i: int) -> None:
-            out[slices[i]] = self._split[which][i] @ V32
-
-        self._parts.run(part)
+        self._parts.run(product_part, slices, self._split[which], V32, out)
         return out
 
     def Q(self, C: np.ndarray, native: bool = False) -> np.ndarray:

@@ -31,6 +31,27 @@ def inner_products(i: int, rows: list[slice], A: np.ndarray, B: np.ndarray) -> n
     return A[:, rows[i]] @ B[:, rows[i]].T
 
 
+def csr_row_slices(A, slices: list[slice]) -> list:
+    """The row slices of a CSR matrix, as CSR matrices that share its data and indices (no copy
+    of the entries, unlike ``A[slice]``)."""
+    import scipy.sparse as sp
+
+    out = []
+    for rows in slices:
+        start, stop = A.indptr[rows.start], A.indptr[rows.stop]
+        out.append(sp.csr_matrix((A.data[start:stop], A.indices[start:stop],
+                                  A.indptr[rows.start:rows.stop + 1] - start),
+                                 shape=(rows.stop - rows.start, A.shape[1]), copy=False))
+    return out
+
+
+def product_part(i: int, slices: list[slice], A_parts: list, X: np.ndarray,
+                 out: np.ndarray) -> None:
+    """out[slices[i]] = A_parts[i] X: part i of a product split by the rows of A (for
+    :meth:`RowParts.run`; each row's sum is computed as in the whole product)."""
+    out[slices[i]] = A_parts[i] @ X
+
+
 class RowParts:
     """P row parts of range(n) (``rows``) and of range(m) (``columns``) and P threads to run them.
 

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import check_allocation
-from .parts import RowParts
+from .parts import RowParts, csr_row_slices, product_part
 
 # Below this many stored entries the reordering and the torch copy cost more than they save.
 _TORCH_MIN_NNZ = 200_000
@@ -119,12 +119,12 @@ class GramProducts:
     def split(self, parts: RowParts) -> None:
         """Spread the products of a sparse Q over ``parts``: Qᵀ X by its row parts (context
         values, ``parts.columns``), then Q Y by its row parts (samples, ``parts.rows``), each part
-        on its own thread. The parts are row slices of Q and Qᵀ, kept (as much memory again)."""
+        on its own thread. The parts are row slices of Q and Qᵀ sharing their entries."""
         if self.op.kind != "sparse" or self._torch is not None or parts.count == 1:
             return
         self.parts = parts
-        self._Qw_parts = [self._Qw[r] for r in parts.rows]
-        self._QTw_parts = [self._QTw[c] for c in parts.columns]
+        self._Qw_parts = csr_row_slices(self._Qw, parts.rows)
+        self._QTw_parts = csr_row_slices(self._QTw, parts.columns)
 
     @property
     def uses_torch(self) -> bool:
@@ -179,8 +179,8 @@ class GramProducts:
         n, m = self.op.shape
         half = np.empty((m, X.shape[1]), dtype=dtype)
         out = np.empty((n, X.shape[1]), dtype=dtype)
-        parts.run(_product_part, parts.columns, QT_parts, X, half)
-        parts.run(_product_part, parts.rows, Q_parts, half, out)
+        parts.run(product_part, parts.columns, QT_parts, X, half)
+        parts.run(product_part, parts.rows, Q_parts, half, out)
         return out, half
 
     def with_half(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -248,11 +248,6 @@ class GramProducts:
         if self.row_order is None:
             return U
         return np.take(U, self.row_order, axis=0)
-
-
-def _product_part(i, slices, A_parts, X, out):
-    """out[slices[i]] = A_parts[i] X: part i of a product split by the rows of A."""
-    out[slices[i]] = A_parts[i] @ X
 
 
 class _TorchCSRPair:
