@@ -20,13 +20,15 @@ Large tables: ``--max-fit N`` fits each context on a seeded subsample of N pretr
 extends it stably to the downstream rows, which ``Contexture.transform`` computes in row blocks
 of bounded memory. A Parquet table is never read whole with ``--stream`` (automatic when it is
 over the memory budget and ``--max-fit`` is given): the fitting sample is read alone and the
-downstream rows are streamed from the file to the probe (:mod:`~contextures.datasets.streamed`). Each context's solve is estimated before it starts and refused above
-``--max-time`` (default 1 h; exit code 11, with the estimate). Progress goes to stderr: on large data
-(:data:`LARGE_ROWS`) a line as each context starts and one as it ends (its time and τ), on small
-data the end line of a context that took over 2 s, and the long steps' own lines (neighbour
-search, Krylov cycles, the probe of many downstream rows); none with ``--quiet``. Notes go to stderr too: a lowered D₀, the subsample, and the solver notes
-that say the result is not what was asked (:data:`SHOWN_NOTES`: approximate neighbour lists, or
-exact ones because an approximate search was asked on fewer than 5 000 rows).
+downstream rows are streamed from the file to the probe (:mod:`~contextures.datasets.streamed`).
+Each context's solve is estimated before it starts and refused above ``--max-time`` (default 1 h;
+exit code 11, with the estimate). Progress goes to stderr: on large data (:data:`LARGE_ROWS`) a
+line as each context starts and one as it ends (its time and τ), on small data the end line of a
+context that took over 2 s, and the long steps' own lines (neighbour search, Krylov cycles, the
+probe of many downstream rows); none with ``--quiet``. Notes go to stderr too: a lowered D₀, the
+subsample, and the solver notes that say the result is not what was asked (:data:`SHOWN_NOTES`:
+approximate neighbour lists, or exact ones because an approximate search was asked on fewer
+than 5 000 rows).
 """
 
 from __future__ import annotations
@@ -141,12 +143,7 @@ def evaluate(
     n_pre = prepared.n_pretrain
     X_fit = None
     if prepared.streamed:
-        n_down = prepared.X_train.shape[0] + prepared.X_test.shape[0]
-        typer.echo(f"note: {data} is read by row groups, never whole: the preprocessing and the "
-                   f"contexts are fitted on a seeded subsample of {prepared.X_pre.shape[0]} of "
-                   f"the {n_pre} pretrain rows (--max-fit, fit seed {fit_seed}), and the "
-                   f"{n_down} downstream rows are streamed from the file, a block at a time",
-                   err=True)
+        typer.echo(f"note: {data} is {prepared.stream_note()}", err=True)
     elif max_fit is not None and max_fit < n_pre:
         X_fit = np.ascontiguousarray(prepared.X_pre[fit_rows(n_pre, max_fit, fit_seed)])
         typer.echo(f"note: contexts fitted on a seeded subsample of {max_fit} of the {n_pre} "

@@ -176,10 +176,11 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
     if n_before == 0 or len(columns) == 0:
         raise DataError(f"dataset {label!r} is an empty table ({n_before} rows, "
                         f"{len(columns)} columns)")
-    streamed = frame is None and (cap is None or cap >= n_before)
+    uncapped = cap is None or cap >= n_before
+    streamed = frame is None and uncapped
     if streamed and stream is False:
         raw.rows.refuse()   # too large to read whole, and no cap to sample it
-    if stream and frame is not None and (cap is None or cap >= n_before):
+    if stream and frame is not None and uncapped:
         raise DataError(f"dataset {label!r}: only a Parquet file can be streamed (read by row "
                         "groups); convert the table to Parquet (pandas: DataFrame.to_parquet), "
                         "or load it whole")
@@ -239,9 +240,7 @@ def load_dataset(spec: str | DatasetSpec = "abalone", *, task: str | None = None
             labels = y.astype(str).to_numpy() if stratified else None
             keep = subsample_indices(n_before, cap, labels=labels, random_state=random_state)
             if frame is None:   # read by row groups: only the kept rows are ever held
-                frame = raw.rows.rows(keep)
-                frame.columns = [str(c) for c in frame.columns]
-                frame = frame[[c for c in columns if c != raw.target]]
+                frame = raw.rows.rows(keep)[[c for c in columns if c != raw.target]]
                 cap_info["read_by_row_groups"] = True
             else:
                 frame = frame.iloc[keep]

@@ -49,6 +49,14 @@ def row_groups_only():
         _ROW_GROUPS_ONLY.reset(token)
 
 
+def to_frame(table) -> pd.DataFrame:
+    """An Arrow table as pandas reads it, its column names as strings (as
+    :attr:`ParquetRows.columns` names them; pandas metadata may restore other labels)."""
+    frame = table.to_pandas()
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
 class ParquetRows:
     """A Parquet file read by row groups (see the module docstring).
 
@@ -119,10 +127,11 @@ class ParquetRows:
                          f"{self.source} ({self.n_rows} rows)")
         with self.opener() as fh:
             table = pq.ParquetFile(fh).read(columns=[name])
-        return table.to_pandas()[name]
+        return to_frame(table)[name]
 
     def rows(self, keep: np.ndarray, budget=None) -> pd.DataFrame:
-        """The rows ``keep`` (sorted, distinct) with every column, in file order, index 0..m−1."""
+        """The rows ``keep`` (sorted, distinct) with every column (named as :attr:`columns`), in
+        file order."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -142,4 +151,4 @@ class ParquetRows:
                 if chosen.size:
                     pieces.append(reader.read_row_group(i).take(pa.array(chosen)))
             table = pa.concat_tables(pieces) if pieces else reader.schema_arrow.empty_table()
-        return table.to_pandas()
+        return to_frame(table)

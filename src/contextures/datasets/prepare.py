@@ -74,6 +74,14 @@ class Prepared:
     def streamed(self) -> bool:
         return "streamed" in self.metadata
 
+    def stream_note(self) -> str:
+        """What a streamed table's scores rest on, for the note a command prints."""
+        n_down = self.X_train.shape[0] + self.X_test.shape[0]
+        return (f"read by row groups, never whole: the preprocessing and the contexts are fitted "
+                f"on a seeded subsample of {self.X_pre.shape[0]} of the {self.n_pretrain} "
+                f"pretrain rows (fit seed {self.metadata['streamed']['fit_seed']}), and the "
+                f"{n_down} downstream rows are streamed from the file, a block at a time")
+
     @property
     def n_classes(self) -> int | None:
         return None if self.class_names is None else len(self.class_names)
@@ -110,9 +118,7 @@ def prepare(spec: str | DatasetSpec | Dataset = "abalone", *, split_seed: int = 
             raise DataError(f"dataset {dataset.spec!r} is streamed from its file: give the size "
                             "of the fitting sample (n_fit; --max-fit on the command line)")
         idx_pre = idx_pre[fit_rows(idx_pre.size, n_fit, fit_seed)]
-        X_pre_raw = dataset.rows.rows(idx_pre)
-        X_pre_raw.columns = [str(c) for c in X_pre_raw.columns]
-        parts = (X_pre_raw[dataset.feature_columns],)
+        parts = (dataset.rows.rows(idx_pre)[dataset.feature_columns],)
     else:
         X = dataset.X_raw
         parts = (X.iloc[idx_pre], X.iloc[idx_train], X.iloc[idx_test])

@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 
 from .._memory import check_allocation, resolve_budget
 from ..exceptions import DataError
-from .parquet_sample import ParquetRows
+from .parquet_sample import ParquetRows, to_frame
 
 BATCH_BYTES = 32 * 1024**2
 """Decoded bytes of one record batch read from the file, at most (and at most an eighth of the
@@ -61,9 +61,10 @@ class StreamedRows:
         self.rows, self.columns, self.pipeline = rows, list(columns), pipeline
         self.parts = {name: np.asarray(index, dtype=np.int64) for name, index in parts.items()}
         self.n_features = int(n_features)
-        per_row = max(1.0, rows.decoded_bytes / max(1, rows.n_rows))
+        self.row_bytes = max(1.0, rows.decoded_bytes / max(1, rows.n_rows))
         batch_bytes = min(BATCH_BYTES, resolve_budget(None) / 8)
-        self.batch_rows = int(min(max(1, rows.n_rows), max(MIN_BATCH_ROWS, batch_bytes // per_row)))
+        self.batch_rows = int(min(max(1, rows.n_rows),
+                                  max(MIN_BATCH_ROWS, batch_bytes // self.row_bytes)))
 
     def n_rows(self, parts=PARTS) -> int:
         return int(sum(self.parts[p].size for p in parts))
@@ -74,8 +75,8 @@ class StreamedRows:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        per_row = self.rows.decoded_bytes / max(1, self.rows.n_rows)
-        check_allocation(per_row * self.batch_rows * 3 + max(self.rows.group_bytes, default=0)
+        check_allocation(self.row_bytes * self.batch_rows * 3
+                         + max(self.rows.group_bytes, default=0)
                          + 16.0 * self.n_features * self.batch_rows, None,
                          f"{self.rows.what}: streaming {self.rows.source} in batches of "
                          f"{self.batch_rows} rows")
@@ -94,7 +95,7 @@ class StreamedRows:
                             lo, hi = np.searchsorted(index, [start, stop])
                             if hi > lo:
                                 taken = batch.take(pa.array(index[lo:hi] - start))
-                                yield part, self._preprocess(taken.to_pandas())
+                                yield part, self._preprocess(to_frame(taken))
                         start = stop
                     del table
         except (DataError, MemoryError):
@@ -106,7 +107,6 @@ class StreamedRows:
                             f"says {self.rows.n_rows}: was it changed while being read?")
 
     def _preprocess(self, frame) -> np.ndarray:
-        frame.columns = [str(c) for c in frame.columns]
         return np.ascontiguousarray(np.asarray(self.pipeline.transform(frame[self.columns]),
                                                dtype=np.float64))
 

@@ -230,6 +230,9 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
     if probe and not has_target:
         raise DataError(f"a probe needs a target, and dataset {prepared.name!r} has none")
     run_probe = has_target if probe is None else bool(probe)
+    if run_probe and raw_probe and is_streamed(prepared.X_train):   # refused before any work
+        raise DataError("the probe of the raw Nyström columns (raw_probe) needs the "
+                        "downstream rows in memory, and these are streamed from the file")
     X = prepared.X_pre if X_fit is None else X_fit
     y_fit = None
     if ctx.needs_labels:
@@ -293,9 +296,6 @@ def score_context(context, prepared, *, d0: int, beta: float = 1.0, alphas=DEFAU
                                                 None, None, model.transform(prepared.X_test),
                                                 y_test, task=prepared.task, alphas=alphas,
                                                 random_state=random_state, cv_folds=cv_folds)
-        if raw_probe and is_streamed(prepared.X_train):
-            raise DataError("the probe of the raw Nyström columns (raw_probe) needs the "
-                            "downstream rows in memory, and these are streamed from the file")
         if raw_probe:
             from ..spectral.extension import extend
 

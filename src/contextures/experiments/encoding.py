@@ -74,11 +74,7 @@ def _prepare(dataset: str, task: str | None, split_seed: int, max_rows: int | No
                        stream=stream, n_fit=n_fit, fit_seed=fit_seed)
     notes = tuple(dict.fromkeys(str(w.message) for w in caught))
     if data.streamed:
-        notes += (f"the table is read by row groups, never whole: the preprocessing and the "
-                  f"contexts are fitted on a seeded subsample of {data.X_pre.shape[0]} of the "
-                  f"{data.n_pretrain} pretrain rows, and the "
-                  f"{data.X_train.shape[0] + data.X_test.shape[0]} downstream rows are streamed "
-                  "from the file a block at a time",)
+        notes += (f"the table is {data.stream_note()}",)
     y_train, y_test, scale = standardised_targets(data.y_train, data.y_test, data.task)
     n_rows = int(data.n_pretrain + data.X_train.shape[0] + data.X_test.shape[0])
     cats = [str(c) for c in data.metadata.get("preprocessing", {}).get("categorical_columns", [])]
