@@ -3,13 +3,14 @@ the file a block at a time, preprocessed with the pipeline fitted on the fitting
 transformed and probed; the probe of spilled blocks equals the in-memory probe bit for bit, and
 the memory held does not grow with the rows."""
 
+import functools
 import json
-import tracemalloc
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from contextures._memory import traced_peak
 from contextures.cli.app import main
 from contextures.datasets import fit_preprocess, prepare
 from contextures.datasets.parquet_sample import ParquetRows
@@ -165,10 +166,8 @@ def test_memory_held_by_the_streamed_scoring_does_not_grow_with_the_rows(tmp_pat
     for n in (20_000, 80_000):
         path = _write(tmp_path / f"t{n}.parquet", n, group=4000)
         data = prepare(f"parquet:{path}:y:drop=label", stream=True, n_fit=400)
-        tracemalloc.start()
-        score_context("knn(k=10)", data, d0=16, complexity=False)
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
+        peaks.append(traced_peak(functools.partial(score_context, "knn(k=10)", data, d0=16,
+                                                   complexity=False)))
     # 4× the rows: the peak grows by the O(n) targets and fold numbers only, far less than the
     # 60 000 more rows of features (7.7 MB) and raw columns the in-memory path would hold
     assert peaks[1] - peaks[0] < 3_000_000, peaks
