@@ -174,14 +174,6 @@ class Propagator:
         check_allocation(8.0 * 8 * (self.N + self.m) * max(1, columns), self.memory_budget, what)
 
 
-def _row_view(A: sp.csr_matrix, rows: slice) -> sp.csr_matrix:
-    """Rows ``rows`` of a CSR matrix sharing its data and indices (no copy of the entries)."""
-    start, stop = A.indptr[rows.start], A.indptr[rows.stop]
-    return sp.csr_matrix((A.data[start:stop], A.indices[start:stop],
-                          A.indptr[rows.start:rows.stop + 1] - start),
-                         shape=(rows.stop - rows.start, A.shape[1]), copy=False)
-
-
 def kernel_diagonal(op) -> np.ndarray:
     """k(x_j, x_j) = Σ_a P⁺(a|x_j)² / P_A(a) for every fitted row (= N M_jj), from the rows of P.
 
